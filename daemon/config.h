@@ -1,0 +1,59 @@
+/* widgetd's configuration: the INI file, the AWS environment variables and the old script's flags. */
+#ifndef WD_CONFIG_H
+#define WD_CONFIG_H
+
+#include <stdbool.h>
+
+#include "error.h"
+#include "store.h"
+
+#define WD_DEFAULT_CONFIG "/etc/widgetd/widgetd.conf"
+
+enum wd_path_style { WD_PATH_STYLE_AUTO, WD_PATH_STYLE_YES, WD_PATH_STYLE_NO };
+
+struct wd_config {
+    char *requests_bucket;
+    char *requests_prefix;
+    char *dead_letter_bucket; /* "" = the requests bucket */
+    char *dead_letter_prefix;
+    enum wd_store_kind store_kind;
+    bool store_kind_set;
+    char *store_name;
+    char *region;
+    char *endpoint;          /* for every service */
+    char *s3_endpoint;       /* wins over endpoint for S3 */
+    char *dynamodb_endpoint; /* wins over endpoint for DynamoDB */
+    enum wd_path_style path_style;
+    char *ca_file;
+    bool verify_tls;
+    char *profile;
+    int workers;
+    int poll_interval_ms;
+    int poll_max_interval_ms;
+    long connect_timeout_ms;
+    long timeout_ms;
+    int log_level;
+};
+
+/* The defaults, all in one place. */
+void wd_config_defaults(struct wd_config *cfg);
+
+/*
+ * Reads an INI file over cfg. A missing file is an error unless missing_ok. Errors (unknown section or
+ * key, bad value, over-long line) are WD_ERR_CONFIG with the message "FILE:LINE: [section] key: what".
+ */
+int wd_config_read_file(struct wd_config *cfg, const char *path, bool missing_ok, struct wd_error *err);
+
+/* Applies the AWS CLI's environment variables (they win over the file, as they do for the CLI). */
+int wd_config_apply_env(struct wd_config *cfg, struct wd_error *err);
+
+/* Sets one value by section and key, as the file would ("store", "kind", "s3"). */
+int wd_config_set(struct wd_config *cfg, const char *section, const char *key, const char *value,
+                  struct wd_error *err);
+
+/* Checks that everything required is there and consistent. */
+int wd_config_validate(const struct wd_config *cfg, struct wd_error *err);
+
+void wd_config_clear(struct wd_config *cfg);
+
+#endif

@@ -1,0 +1,22 @@
+/* Turns the pipeline's events into log lines and running counts (SPEC section 7). */
+#ifndef WD_REPORT_H
+#define WD_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "consumer.h"
+
+struct wd_report {
+    const char *store_name;
+    bool dynamodb;
+    unsigned long applied, not_found, dead_lettered, failed;
+    /* Deployment faults (auth, missing bucket/table) are logged once per episode, not per request. */
+    char episode_code[64];
+    int episode_class;
+};
+
+/* The wd_event_fn for the consumer; ctx is a struct wd_report. */
+void wd_report_event(const struct wd_event *ev, void *ctx);
+
+#endif

@@ -1,0 +1,151 @@
+/* Signed AWS calls: builds the URL and headers, signs them, sends them and retries by the policy. */
+#include "aws.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sigv4.h"
+
+#define MAX_CALL_HEADERS 16
+
+static const char *const op_names[WD_OP_COUNT] = {
+    [WD_OP_S3_LIST] = "ListObjectsV2",     [WD_OP_S3_GET] = "GetObject",
+    [WD_OP_S3_HEAD] = "HeadObject",        [WD_OP_S3_PUT] = "PutObject",
+    [WD_OP_S3_COPY] = "CopyObject",        [WD_OP_S3_DELETE] = "DeleteObject",
+    [WD_OP_DDB_PUT_ITEM] = "PutItem",      [WD_OP_DDB_UPDATE_ITEM] = "UpdateItem",
+    [WD_OP_DDB_GET_ITEM] = "GetItem",      [WD_OP_DDB_DELETE_ITEM] = "DeleteItem",
+};
+
+const char *wd_op_name(enum wd_op op)
+{
+    return op < WD_OP_COUNT ? op_names[op] : "?";
+}
+
+int wd_endpoint_parse(const char *url, struct wd_endpoint *out, struct wd_error *err)
+{
+    const char *sep = strstr(url, "://");
+    if (sep == NULL)
+        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "endpoint \"%s\" is not an http:// or https:// URL",
+                            url);
+    size_t slen = (size_t)(sep - url);
+    if (!((slen == 4 && strncmp(url, "http", 4) == 0) || (slen == 5 && strncmp(url, "https", 5) == 0)))
+        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "endpoint \"%s\" is not an http:// or https:// URL",
+                            url);
+    const char *host = sep + 3;
+    size_t hlen = strcspn(host, "/?#@");
+    if (hlen == 0 || host[hlen] == '@')
+        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "endpoint \"%s\" has no usable host", url);
+    /* A lone trailing slash is harmless; any other path would change what is signed. */
+    if (host[hlen] != '\0' && strcmp(host + hlen, "/") != 0)
+        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "endpoint \"%s\" must not have a path or query",
+                            url);
+    struct wd_endpoint e = {strndup(url, slen), strndup(host, hlen)};
+    if (e.scheme == NULL || e.host == NULL) {
+        wd_endpoint_clear(&e);
+        return wd_error_nomem(err);
+    }
+    *out = e;
+    return 0;
+}
+
+void wd_endpoint_clear(struct wd_endpoint *e)
+{
+    free(e->scheme);
+    free(e->host);
+    e->scheme = e->host = NULL;
+}
+
+static void sleep_seconds(double s)
+{
+    if (s <= 0)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_aws_call *call,
+                     struct wd_http_response *resp, struct wd_error *err)
+{
+    struct wd_header h[MAX_CALL_HEADERS + 5];
+    struct wd_sigv4_result sig = {0};
+    struct wd_buf url = {0};
+    int rc = -1;
+    const char *host = call->host ? call->host : call->endpoint->host;
+
+    if (call->n_headers > MAX_CALL_HEADERS)
+        return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "too many headers");
+    size_t n = 0;
+    h[n++] = (struct wd_header){"Host", host};
+    for (size_t i = 0; i < call->n_headers; i++)
+        h[n++] = call->headers[i];
+
+    struct wd_sigv4_request sreq = {
+        .method = call->method,
+        .path = call->path,
+        .query = call->query,
+        .headers = h,
+        .n_headers = n,
+        .payload = call->body,
+        .payload_len = call->body_len,
+    };
+    struct wd_sigv4_params params = {
+        .region = aws->region,
+        .service = call->service,
+        .time = time(NULL),
+        .normalize_path = !call->s3_rules,
+        .double_encode_path = !call->s3_rules,
+        .sign_body = call->s3_rules,
+    };
+    if (wd_sigv4_sign(&sreq, &aws->creds, &params, &sig, err) < 0)
+        goto out;
+    h[n++] = (struct wd_header){"X-Amz-Date", sig.amz_date};
+    if (sig.content_sha256)
+        h[n++] = (struct wd_header){"X-Amz-Content-Sha256", sig.content_sha256};
+    if (sig.security_token)
+        h[n++] = (struct wd_header){"X-Amz-Security-Token", sig.security_token};
+    h[n++] = (struct wd_header){"Authorization", sig.authorization};
+
+    if (wd_buf_printf(&url, "%s://%s%s%s%s", call->endpoint->scheme, host, call->path,
+                      call->query && call->query[0] ? "?" : "", call->query ? call->query : "") < 0) {
+        wd_error_nomem(err);
+        goto out;
+    }
+    struct wd_http_request hreq = {
+        .method = call->method,
+        .url = url.data,
+        .headers = h,
+        .n_headers = n,
+        .body = call->body,
+        .body_len = call->body_len,
+        .max_response = call->max_response,
+    };
+    atomic_fetch_add(&aws->calls[call->op], 1);
+    if (wd_http_send(http, &hreq, resp, err) < 0)
+        goto out;
+    if (resp->status >= 200 && resp->status < 300) {
+        rc = 0;
+        goto out;
+    }
+    call->classify(resp->status, resp->body.data, resp->body.len, err);
+out:
+    wd_sigv4_result_clear(&sig);
+    wd_buf_free(&url);
+    return rc;
+}
+
+int wd_aws_call(struct wd_aws *aws, struct wd_http *http, const struct wd_aws_call *call,
+                struct wd_http_response *resp, struct wd_error *err)
+{
+    for (int attempt = 1;; attempt++) {
+        if (call_once(aws, http, call, resp, err) == 0)
+            return 0;
+        if (!wd_retry_should(&aws->retry, err, attempt))
+            return -1;
+        atomic_fetch_add(&aws->retries, 1);
+        sleep_seconds(wd_retry_delay(&aws->retry, attempt));
+    }
+}

@@ -1,0 +1,221 @@
+/* HTTP calls through one libcurl easy handle per client; the handle's connection cache gives keep-alive. */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_MAX_RESPONSE (16u * 1024 * 1024)
+
+struct wd_http {
+    CURL *curl;
+    struct wd_http_options opts;
+    char *ca_file;
+};
+
+struct sink {
+    struct wd_http_response *resp;
+    size_t max;
+    bool too_large;
+    bool nomem;
+};
+
+int wd_http_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void wd_http_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+struct wd_http *wd_http_new(const struct wd_http_options *opts, struct wd_error *err)
+{
+    struct wd_http *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        goto nomem;
+    h->opts = *opts;
+    if (opts->ca_file != NULL && (h->ca_file = strdup(opts->ca_file)) == NULL)
+        goto nomem;
+    h->opts.ca_file = h->ca_file;
+    h->curl = curl_easy_init();
+    if (h->curl == NULL)
+        goto nomem;
+    return h;
+nomem:
+    wd_http_free(h);
+    wd_error_nomem(err);
+    return NULL;
+}
+
+void wd_http_free(struct wd_http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->curl != NULL)
+        curl_easy_cleanup(h->curl);
+    free(h->ca_file);
+    free(h);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *userdata)
+{
+    struct sink *s = userdata;
+    size_t len = size * n;
+    if (s->resp->body.len + len > s->max) {
+        s->too_large = true;
+        return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+    }
+    if (wd_buf_append(&s->resp->body, p, len) < 0) {
+        s->nomem = true;
+        return 0;
+    }
+    return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *userdata)
+{
+    struct sink *s = userdata;
+    size_t len = size * n;
+    /* A new status line starts a new response (e.g. after "100 Continue"): forget earlier headers. */
+    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
+        s->resp->date[0] = '\0';
+    else if (len > 5 && strncasecmp(p, "date:", 5) == 0) {
+        const char *v = p + 5;
+        size_t vlen = len - 5;
+        while (vlen > 0 && (*v == ' ' || *v == '\t'))
+            v++, vlen--;
+        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+            vlen--;
+        if (vlen >= sizeof(s->resp->date))
+            vlen = sizeof(s->resp->date) - 1;
+        memcpy(s->resp->date, v, vlen);
+        s->resp->date[vlen] = '\0';
+    }
+    return len;
+}
+
+static int classify_curl(CURLcode rc, const char *errbuf, const struct wd_http_request *req,
+                         struct wd_error *err)
+{
+    const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    switch (rc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return wd_error_set(err, WD_ERR_CONFIG, 0, "HttpSetup", "%s %s: %s", req->method, req->url, why);
+    case CURLE_OPERATION_TIMEDOUT:
+        return wd_error_set(err, WD_ERR_TRANSIENT, 0, "Timeout", "%s %s: %s", req->method, req->url, why);
+    default:
+        return wd_error_set(err, WD_ERR_TRANSIENT, 0, "ConnectionError", "%s %s: %s", req->method, req->url,
+                            why);
+    }
+}
+
+int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd_http_response *resp,
+                 struct wd_error *err)
+{
+    struct curl_slist *hdrs = NULL;
+    struct wd_buf line = {0};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    int rc = -1;
+    CURL *c = h->curl;
+
+    wd_buf_reset(&resp->body);
+    resp->status = 0;
+    resp->date[0] = '\0';
+    struct sink sink = {.resp = resp, .max = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE};
+
+    /* curl_easy_reset keeps live connections, so keep-alive survives the per-call reset. */
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, req->url);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* S3 keys may hold "." and ".." segments */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->opts.connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->opts.timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->opts.verify_tls ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->opts.verify_tls ? 2L : 0L);
+    if (h->opts.ca_file != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, h->opts.ca_file);
+
+    if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(req->method, "GET") == 0) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else {
+        /* POSTFIELDS with an explicit size sends exactly these bytes for PUT and POST alike. */
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+        if (req->body != NULL || strcmp(req->method, "DELETE") != 0) {
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? (const char *)req->body : "");
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        }
+    }
+
+    /* Only the signed headers go out: no "Expect: 100-continue" round trip, no form content type. */
+    static const char *const suppress[] = {"Expect:", "Content-Type:", "Accept:"};
+    for (size_t i = 0; i < sizeof(suppress) / sizeof(suppress[0]); i++) {
+        struct curl_slist *n = curl_slist_append(hdrs, suppress[i]);
+        if (n == NULL)
+            goto nomem;
+        hdrs = n;
+    }
+    for (size_t i = 0; i < req->n_headers; i++) {
+        wd_buf_reset(&line);
+        if (wd_buf_printf(&line, "%s: %s", req->headers[i].name, req->headers[i].value) < 0)
+            goto nomem;
+        struct curl_slist *n = curl_slist_append(hdrs, line.data);
+        if (n == NULL)
+            goto nomem;
+        hdrs = n;
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+
+    CURLcode cc = curl_easy_perform(c);
+    if (sink.nomem) {
+        wd_error_nomem(err);
+        goto out;
+    }
+    if (sink.too_large) {
+        wd_error_set(err, WD_ERR_CLIENT, 0, "ResponseTooLarge", "%s %s: response larger than %zu bytes",
+                     req->method, req->url, sink.max);
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        classify_curl(cc, errbuf, req, err);
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    rc = 0;
+    goto out;
+nomem:
+    wd_error_nomem(err);
+out:
+    /* The header list may hold an Authorization value: wipe it before it goes back to the allocator. */
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    for (struct curl_slist *n = hdrs; n != NULL; n = n->next)
+        OPENSSL_cleanse(n->data, strlen(n->data));
+    curl_slist_free_all(hdrs);
+    wd_buf_free_secure(&line);
+    return rc;
+}
+
+void wd_http_response_clear(struct wd_http_response *r)
+{
+    wd_buf_free(&r->body);
+    r->status = 0;
+    r->date[0] = '\0';
+}

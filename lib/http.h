@@ -1,0 +1,56 @@
+/* HTTP over libcurl: one keep-alive connection cache per client, connect and total timeouts. No signing, no retries. */
+#ifndef WD_HTTP_H
+#define WD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "error.h"
+#include "sigv4.h" /* struct wd_header */
+
+struct wd_http_options {
+    long connect_timeout_ms;
+    long timeout_ms;     /* whole call, so a stalled server cannot wedge a worker */
+    const char *ca_file; /* NULL: the system's CA bundle */
+    bool verify_tls;
+};
+
+/* One client per thread: not thread-safe, reuses its connections (keep-alive) across calls. */
+struct wd_http;
+
+struct wd_http_request {
+    const char *method; /* "GET", "PUT", "POST", "DELETE", "HEAD" */
+    const char *url;    /* absolute; the path is sent exactly as given (dot segments kept) */
+    const struct wd_header *headers;
+    size_t n_headers;
+    const void *body;
+    size_t body_len;
+    size_t max_response; /* larger bodies fail with WD_ERR_CLIENT "response too large"; 0: 16 MiB */
+};
+
+struct wd_http_response {
+    long status;
+    struct wd_buf body;
+    char date[64]; /* the Date header, for clock-skew correction, or "" */
+};
+
+/* Returns a client, or NULL with err set. Borrows nothing from opts after returning. */
+struct wd_http *wd_http_new(const struct wd_http_options *opts, struct wd_error *err);
+void wd_http_free(struct wd_http *h);
+
+/*
+ * Sends the request and fills resp (status + body) when any HTTP response arrived, whatever its status:
+ * classifying a status is the caller's job. Returns -1 with err (WD_ERR_TRANSIENT for connection errors
+ * and timeouts, WD_ERR_CONFIG for TLS/certificate problems) when no response arrived.
+ */
+int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd_http_response *resp,
+                 struct wd_error *err);
+
+void wd_http_response_clear(struct wd_http_response *r);
+
+/* curl_global_init: call once before any thread starts. Returns 0 or -1. */
+int wd_http_global_init(void);
+void wd_http_global_cleanup(void);
+
+#endif

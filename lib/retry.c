@@ -1,0 +1,36 @@
+/* The retry policy: which failures are retried and the full-jitter exponential back-off between attempts. */
+#include "retry.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+static double default_rand01(void *ctx)
+{
+    (void)ctx;
+    unsigned int r;
+    /* getrandom never blocks once the pool is initialised; fall back to a middle value if it fails. */
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        return 0.5;
+    return (double)r / 4294967296.0;
+}
+
+struct wd_retry_policy wd_retry_policy_default(void)
+{
+    return (struct wd_retry_policy){
+        .max_attempts = 3, .base_s = 1.0, .max_backoff_s = 20.0, .rand01 = NULL, .rand_ctx = NULL};
+}
+
+int wd_retry_should(const struct wd_retry_policy *p, const struct wd_error *err, int attempt)
+{
+    return wd_error_is_retryable(err) && attempt < p->max_attempts;
+}
+
+double wd_retry_delay(const struct wd_retry_policy *p, int attempt)
+{
+    double r = p->rand01 ? p->rand01(p->rand_ctx) : default_rand01(NULL);
+    double cap = p->base_s * ldexp(1.0, attempt > 30 ? 30 : attempt - 1);
+    if (cap > p->max_backoff_s)
+        cap = p->max_backoff_s;
+    return r * cap;
+}

@@ -1,0 +1,210 @@
+/* S3 operations: addressing, query building and one function per REST call. */
+#include "s3.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aws_error.h"
+#include "uri.h"
+
+static bool dns_compatible(const char *bucket)
+{
+    size_t len = strlen(bucket);
+    if (len < 3 || len > 63)
+        return false;
+    for (const char *p = bucket; *p; p++)
+        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-'))
+            return false;
+    return bucket[0] != '-' && bucket[len - 1] != '-';
+}
+
+int wd_s3_address(const struct wd_s3 *s3, const char *bucket, const char *key, struct wd_buf *host,
+                  struct wd_buf *path)
+{
+    bool virtual_hosted = !s3->path_style && dns_compatible(bucket);
+    int rc = 0;
+    if (virtual_hosted) {
+        rc |= wd_buf_printf(host, "%s.%s", bucket, s3->endpoint.host);
+        rc |= wd_buf_append_char(path, '/');
+    } else {
+        rc |= wd_buf_append_str(host, s3->endpoint.host);
+        rc |= wd_buf_append_char(path, '/');
+        rc |= wd_uri_encode(path, bucket, strlen(bucket), false);
+        if (key != NULL)
+            rc |= wd_buf_append_char(path, '/');
+    }
+    if (key != NULL)
+        rc |= wd_uri_encode(path, key, strlen(key), true);
+    return rc < 0 ? -1 : 0;
+}
+
+static int add_param(struct wd_buf *q, const char *name, const char *value)
+{
+    if (q->len > 0 && wd_buf_append_char(q, '&') < 0)
+        return -1;
+    if (wd_buf_append_str(q, name) < 0 || wd_buf_append_char(q, '=') < 0)
+        return -1;
+    return wd_uri_encode(q, value, strlen(value), false);
+}
+
+int wd_s3_list_query(const char *prefix, const char *start_after, const char *token, int max_keys,
+                     struct wd_buf *out)
+{
+    char mk[16];
+    snprintf(mk, sizeof(mk), "%d", max_keys);
+    /* Parameters in sorted order, so the query sent is already the canonical one. */
+    if (token && *token && add_param(out, "continuation-token", token) < 0)
+        return -1;
+    if (add_param(out, "list-type", "2") < 0 || add_param(out, "max-keys", mk) < 0)
+        return -1;
+    if (prefix && *prefix && add_param(out, "prefix", prefix) < 0)
+        return -1;
+    if (start_after && *start_after && add_param(out, "start-after", start_after) < 0)
+        return -1;
+    return 0;
+}
+
+/* One S3 call on (bucket, key): addressing, then sign/send/classify/retry. */
+static int s3_call(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, enum wd_op op,
+                   const char *method, const char *bucket, const char *key, const char *query,
+                   const struct wd_header *headers, size_t n_headers, const void *body, size_t len,
+                   size_t max_response, struct wd_http_response *resp, struct wd_error *err)
+{
+    struct wd_buf host = {0}, path = {0};
+    int rc = -1;
+    if (wd_s3_address(s3, bucket, key, &host, &path) < 0) {
+        wd_error_nomem(err);
+        goto out;
+    }
+    struct wd_aws_call call = {
+        .op = op,
+        .service = "s3",
+        .s3_rules = true,
+        .method = method,
+        .endpoint = &s3->endpoint,
+        .host = host.data,
+        .path = path.data,
+        .query = query,
+        .headers = headers,
+        .n_headers = n_headers,
+        .body = body,
+        .body_len = len,
+        .max_response = max_response,
+        .classify = wd_s3_error_from_response,
+    };
+    rc = wd_aws_call(aws, http, &call, resp, err);
+out:
+    wd_buf_free(&host);
+    wd_buf_free(&path);
+    return rc;
+}
+
+int wd_s3_list(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+               const char *prefix, const char *start_after, const char *token, int max_keys,
+               struct wd_s3_list *out, struct wd_error *err)
+{
+    struct wd_buf q = {0};
+    struct wd_http_response resp = {0};
+    int rc = -1;
+    if (wd_s3_list_query(prefix, start_after, token, max_keys, &q) < 0) {
+        wd_error_nomem(err);
+        goto out;
+    }
+    if (s3_call(aws, http, s3, WD_OP_S3_LIST, "GET", bucket, NULL, q.data, NULL, 0, NULL, 0, 0, &resp, err) < 0)
+        goto out;
+    rc = wd_s3_list_parse(resp.body.data ? resp.body.data : "", resp.body.len, out, err);
+out:
+    wd_buf_free(&q);
+    wd_http_response_clear(&resp);
+    return rc;
+}
+
+int wd_s3_get(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+              const char *key, size_t max, struct wd_buf *body, struct wd_error *err)
+{
+    struct wd_http_response resp = {0};
+    int rc = s3_call(aws, http, s3, WD_OP_S3_GET, "GET", bucket, key, NULL, NULL, 0, NULL, 0, max, &resp, err);
+    if (rc == 0) {
+        wd_buf_free(body);
+        *body = resp.body;
+        resp.body = (struct wd_buf){0};
+    }
+    wd_http_response_clear(&resp);
+    return rc;
+}
+
+int wd_s3_head(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+               const char *key, struct wd_error *err)
+{
+    struct wd_http_response resp = {0};
+    int rc = s3_call(aws, http, s3, WD_OP_S3_HEAD, "HEAD", bucket, key, NULL, NULL, 0, NULL, 0, 0, &resp, err);
+    wd_http_response_clear(&resp);
+    return rc;
+}
+
+int wd_s3_put(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+              const char *key, const void *body, size_t len, const char *content_type, struct wd_error *err)
+{
+    struct wd_http_response resp = {0};
+    struct wd_header h[] = {{"Content-Type", content_type}};
+    int rc = s3_call(aws, http, s3, WD_OP_S3_PUT, "PUT", bucket, key, NULL, h, 1, body, len, 0, &resp, err);
+    wd_http_response_clear(&resp);
+    return rc;
+}
+
+int wd_s3_delete(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+                 const char *key, struct wd_error *err)
+{
+    struct wd_http_response resp = {0};
+    int rc =
+        s3_call(aws, http, s3, WD_OP_S3_DELETE, "DELETE", bucket, key, NULL, NULL, 0, NULL, 0, 0, &resp, err);
+    wd_http_response_clear(&resp);
+    return rc;
+}
+
+#define MAX_META 8
+
+int wd_s3_copy(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *src_bucket,
+               const char *src_key, const char *dst_bucket, const char *dst_key, const struct wd_header *meta,
+               size_t n_meta, struct wd_error *err)
+{
+    struct wd_http_response resp = {0};
+    struct wd_buf source = {0};
+    struct wd_buf names[MAX_META] = {{0}};
+    struct wd_header h[3 + MAX_META];
+    int rc = -1;
+
+    if (n_meta > MAX_META)
+        return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "too many metadata entries");
+    if (wd_buf_append_char(&source, '/') < 0 || wd_uri_encode(&source, src_bucket, strlen(src_bucket), false) < 0 ||
+        wd_buf_append_char(&source, '/') < 0 || wd_uri_encode(&source, src_key, strlen(src_key), true) < 0) {
+        wd_error_nomem(err);
+        goto out;
+    }
+    size_t n = 0;
+    h[n++] = (struct wd_header){"Content-Type", "application/json"};
+    h[n++] = (struct wd_header){"X-Amz-Copy-Source", source.data};
+    h[n++] = (struct wd_header){"X-Amz-Metadata-Directive", "REPLACE"};
+    for (size_t i = 0; i < n_meta; i++) {
+        if (wd_buf_printf(&names[i], "X-Amz-Meta-%s", meta[i].name) < 0) {
+            wd_error_nomem(err);
+            goto out;
+        }
+        h[n++] = (struct wd_header){names[i].data, meta[i].value};
+    }
+    if (s3_call(aws, http, s3, WD_OP_S3_COPY, "PUT", dst_bucket, dst_key, NULL, h, n, NULL, 0, 0, &resp, err) < 0)
+        goto out;
+    /* CopyObject can fail after its 200 status line: the error is then in the body. */
+    if (resp.body.len > 0 && wd_s3_body_is_error(resp.body.data, resp.body.len)) {
+        wd_s3_error_from_response(500, resp.body.data, resp.body.len, err);
+        goto out;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < MAX_META; i++)
+        wd_buf_free(&names[i]);
+    wd_buf_free(&source);
+    wd_http_response_clear(&resp);
+    return rc;
+}

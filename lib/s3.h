@@ -1,0 +1,56 @@
+/* S3 REST operations the daemon needs: ListObjectsV2, GetObject, HeadObject, PutObject, DeleteObject, CopyObject. */
+#ifndef WD_S3_H
+#define WD_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "aws.h"
+#include "buf.h"
+#include "error.h"
+#include "http.h"
+#include "s3_xml.h"
+
+/* Where S3 is and how buckets are addressed. */
+struct wd_s3 {
+    struct wd_endpoint endpoint;
+    bool path_style; /* false: virtual-hosted (bucket.host), when the bucket name allows it */
+};
+
+/*
+ * The Host header and the URI-encoded path for (bucket, key); key may be NULL (bucket-level calls).
+ * Each key byte outside the unreserved set is %-encoded once; '/' and "."/".." segments are kept.
+ * Virtual-hosted addressing is used only for DNS-compatible bucket names without dots (TLS wildcards
+ * do not cover dotted names); others fall back to path style, as the AWS SDKs do.
+ */
+int wd_s3_address(const struct wd_s3 *s3, const char *bucket, const char *key, struct wd_buf *host,
+                  struct wd_buf *path);
+
+/* The ListObjectsV2 query string (encoded) for these parameters; NULL/"" parameters are left out. */
+int wd_s3_list_query(const char *prefix, const char *start_after, const char *token, int max_keys,
+                     struct wd_buf *out);
+
+int wd_s3_list(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+               const char *prefix, const char *start_after, const char *token, int max_keys,
+               struct wd_s3_list *out, struct wd_error *err);
+
+/* Fills body (replacing its contents). A body over max bytes fails with code "ResponseTooLarge". */
+int wd_s3_get(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+              const char *key, size_t max, struct wd_buf *body, struct wd_error *err);
+
+/* 0 when the object exists, -1 with WD_ERR_NOT_FOUND when it does not. */
+int wd_s3_head(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+               const char *key, struct wd_error *err);
+
+int wd_s3_put(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+              const char *key, const void *body, size_t len, const char *content_type, struct wd_error *err);
+
+int wd_s3_delete(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+                 const char *key, struct wd_error *err);
+
+/* Server-side copy with the metadata replaced by meta (names without the x-amz-meta- prefix). */
+int wd_s3_copy(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *src_bucket,
+               const char *src_key, const char *dst_bucket, const char *dst_key, const struct wd_header *meta,
+               size_t n_meta, struct wd_error *err);
+
+#endif
