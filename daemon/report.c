@@ -30,7 +30,9 @@ static void ignored_attr(const char *name, void *ctx)
 /* True when this failure starts a new deployment-fault episode (or is not one), so it should be logged. */
 static bool new_episode(struct wd_report *r, const struct wd_error *err)
 {
-    bool deployment = err->cls == WD_ERR_AUTH || err->cls == WD_ERR_MISSING || err->cls == WD_ERR_CONFIG;
+    /* A store rejection that is not about the request's content (WD_ERR_CLIENT reaching here) is one too. */
+    bool deployment = err->cls == WD_ERR_AUTH || err->cls == WD_ERR_MISSING || err->cls == WD_ERR_CONFIG ||
+                      err->cls == WD_ERR_CLIENT;
     if (!deployment) {
         return true;
     }

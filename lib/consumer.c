@@ -201,7 +201,7 @@ static void run_apply(struct wd_consumer *c, struct wd_http *http, struct item *
     struct wd_apply_result res = {0};
     struct wd_error why;
     if (wd_store_apply(&c->cfg.store, c->aws, http, it->req, &res, &it->err) < 0) {
-        if (it->err.cls != WD_ERR_CLIENT) {
+        if (!wd_store_rejects_content(&it->err)) {
             it->state = ST_FAILED;
             return;
         }

@@ -35,6 +35,13 @@ int wd_store_s3_apply(const struct wd_store *store, struct wd_aws *aws, struct w
 int wd_store_ddb_apply(const struct wd_store *store, struct wd_aws *aws, struct wd_http *http,
                        const struct wd_request *req, struct wd_apply_result *res, struct wd_error *err);
 
+/*
+ * True when a failed apply is the store refusing this request's own content for good (a DynamoDB item
+ * over 400 KB), so it belongs in the dead-letter location. Any other rejection (a bad table name, a
+ * permission, a bug) is the deployment's fault: the request is kept and retried, never set aside.
+ */
+bool wd_store_rejects_content(const struct wd_error *err);
+
 /* The widget identity used for ordering (SPEC 3): "<owner-slug>/<widgetId>" on S3, widgetId on DynamoDB. */
 int wd_store_identity(enum wd_store_kind kind, const struct wd_request *req, struct wd_buf *out);
 
