@@ -1,0 +1,401 @@
+/* Unit tests for credentials.c: the environment, the shared credentials file, profiles, and secret-free
+ * errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <ini.h>
+
+#include "buf.h"
+#include "credentials.h"
+
+#define ENV_ID "AKIAENVIRONMENT00001"
+#define ENV_SECRET "envSecretKey/K7MDENG/bPxRfiCYEXAMPLEKEY1"
+#define ENV_TOKEN "envSessionToken+FwoGZXIvYXdzEXAMPLE=="
+#define DEF_ID "AKIADEFAULTPROFILE01"
+#define DEF_SECRET "defaultSecret/K7MDENG/bPxRfiCYEXAMPLEKEY2"
+#define DEV_ID "AKIADEVPROFILE000001"
+#define DEV_SECRET "devSecret/K7MDENG/bPxRfiCYEXAMPLEKEY3"
+#define DEV_TOKEN "devSessionToken/IQoJb3JpZ2luX2VjEXAMPLE=="
+
+static const char *const ALL_SECRETS[] = {ENV_SECRET, ENV_TOKEN, DEF_SECRET, DEV_SECRET, DEV_TOKEN};
+
+static const char *const VARS[] = {"AWS_ACCESS_KEY_ID",
+                                   "AWS_SECRET_ACCESS_KEY",
+                                   "AWS_SESSION_TOKEN",
+                                   "AWS_PROFILE",
+                                   "AWS_SHARED_CREDENTIALS_FILE",
+                                   "CREDENTIALS_DIRECTORY",
+                                   "HOME"};
+
+/* Two profiles, the second with a session token, and things the CLI's parser accepts around them. */
+static const char TWO_PROFILES[] = "# written by aws configure\n"
+                                   "[default]\n"
+                                   "aws_access_key_id = " DEF_ID "\n"
+                                   "aws_secret_access_key=" DEF_SECRET "\n"
+                                   "\n"
+                                   "; another one\n"
+                                   "[dev]\n"
+                                   "region = eu-west-1\n"
+                                   "aws_access_key_id = " DEV_ID "\n"
+                                   "aws_secret_access_key = " DEV_SECRET "\n"
+                                   "aws_session_token = " DEV_TOKEN "\n";
+
+struct fixture {
+    char dir[64];   /* a private directory for the test's files */
+    char *files[8]; /* to remove afterwards */
+    size_t n_files;
+};
+
+static int setup(void **state)
+{
+    for (size_t i = 0; i < sizeof(VARS) / sizeof(VARS[0]); i++)
+        unsetenv(VARS[i]);
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/wd-cred-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    for (size_t i = fx->n_files; i > 0; i--) {
+        if (unlink(fx->files[i - 1]) < 0)
+            rmdir(fx->files[i - 1]);
+        free(fx->files[i - 1]);
+    }
+    rmdir(fx->dir);
+    free(fx);
+    for (size_t i = 0; i < sizeof(VARS) / sizeof(VARS[0]); i++)
+        unsetenv(VARS[i]);
+    return 0;
+}
+
+static void remember(struct fixture *fx, const char *path)
+{
+    assert_true(fx->n_files < sizeof(fx->files) / sizeof(fx->files[0]));
+    fx->files[fx->n_files] = strdup(path);
+    assert_non_null(fx->files[fx->n_files]);
+    fx->n_files++;
+}
+
+static void write_all(int fd, const char *content)
+{
+    size_t len = strlen(content);
+    assert_int_equal(write(fd, content, len), (ssize_t)len);
+    assert_int_equal(close(fd), 0);
+}
+
+/* A uniquely named file in the fixture's directory; returns its path (owned by the fixture). */
+static const char *temp_file(struct fixture *fx, const char *content)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/credentials-XXXXXX", fx->dir);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    write_all(fd, content);
+    remember(fx, path);
+    return fx->files[fx->n_files - 1];
+}
+
+/* A file with a fixed name, as systemd's LoadCredential= and ~/.aws/credentials need. */
+static const char *named_file(struct fixture *fx, const char *rel, const char *content)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", fx->dir, rel);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(content, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    remember(fx, path);
+    return fx->files[fx->n_files - 1];
+}
+
+static const char *named_dir(struct fixture *fx, const char *rel)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", fx->dir, rel);
+    assert_int_equal(mkdir(path, 0700), 0);
+    remember(fx, path);
+    return fx->files[fx->n_files - 1];
+}
+
+static void use_file(const char *path)
+{
+    assert_int_equal(setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1), 0);
+}
+
+static void expect_creds(const char *profile, const char *id, const char *secret, const char *token)
+{
+    struct wd_credentials c = {0};
+    struct wd_error err = {0};
+    if (wd_credentials_load(profile, &c, &err) != 0)
+        fail_msg("load failed: %s", err.message);
+    assert_string_equal(c.access_key_id, id);
+    assert_string_equal(c.secret_access_key, secret);
+    if (token == NULL)
+        assert_null(c.session_token);
+    else
+        assert_string_equal(c.session_token, token);
+    wd_credentials_clear(&c);
+    assert_null(c.access_key_id);
+    assert_null(c.secret_access_key);
+    assert_null(c.session_token);
+}
+
+/* Fails with WD_ERR_CONFIG, leaves out alone, and the message has each of want but no secret. */
+static void expect_config_error(const char *profile, const char *want1, const char *want2)
+{
+    char sentinel;
+    struct wd_credentials c = {&sentinel, &sentinel, &sentinel};
+    struct wd_error err = {0};
+    assert_int_equal(wd_credentials_load(profile, &c, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_CONFIG);
+    assert_true(c.access_key_id == &sentinel && c.secret_access_key == &sentinel &&
+                c.session_token == &sentinel);
+    if (want1 != NULL && strstr(err.message, want1) == NULL)
+        fail_msg("\"%s\" does not mention \"%s\"", err.message, want1);
+    if (want2 != NULL && strstr(err.message, want2) == NULL)
+        fail_msg("\"%s\" does not mention \"%s\"", err.message, want2);
+    for (size_t i = 0; i < sizeof(ALL_SECRETS) / sizeof(ALL_SECRETS[0]); i++)
+        if (strstr(err.message, ALL_SECRETS[i]) != NULL)
+            fail_msg("the message leaks a secret: %s", err.message);
+}
+
+static void test_env(void **state)
+{
+    (void)state;
+    setenv("AWS_ACCESS_KEY_ID", ENV_ID, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", ENV_SECRET, 1);
+    expect_creds(NULL, ENV_ID, ENV_SECRET, NULL);
+    setenv("AWS_SESSION_TOKEN", ENV_TOKEN, 1);
+    expect_creds(NULL, ENV_ID, ENV_SECRET, ENV_TOKEN);
+}
+
+static void test_env_wins_over_file(void **state)
+{
+    struct fixture *fx = *state;
+    use_file(temp_file(fx, TWO_PROFILES));
+    setenv("AWS_PROFILE", "dev", 1);
+    setenv("AWS_ACCESS_KEY_ID", ENV_ID, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", ENV_SECRET, 1);
+    expect_creds(NULL, ENV_ID, ENV_SECRET, NULL);
+    expect_creds("dev", ENV_ID, ENV_SECRET, NULL);
+}
+
+static void test_env_half_set(void **state)
+{
+    struct fixture *fx = *state;
+    /* Even with a usable file: half a pair is a mistake, not a reason to use another identity. */
+    use_file(temp_file(fx, TWO_PROFILES));
+    setenv("AWS_ACCESS_KEY_ID", ENV_ID, 1);
+    expect_config_error(NULL, "AWS_SECRET_ACCESS_KEY is not", NULL);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    setenv("AWS_SECRET_ACCESS_KEY", ENV_SECRET, 1);
+    setenv("AWS_SESSION_TOKEN", ENV_TOKEN, 1);
+    expect_config_error(NULL, "AWS_ACCESS_KEY_ID is not", NULL);
+}
+
+/* Empty variables count as unset; a lone AWS_SESSION_TOKEN does not make env credentials. */
+static void test_env_empty_is_unset(void **state)
+{
+    struct fixture *fx = *state;
+    use_file(temp_file(fx, TWO_PROFILES));
+    setenv("AWS_ACCESS_KEY_ID", "", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "", 1);
+    setenv("AWS_SESSION_TOKEN", ENV_TOKEN, 1);
+    setenv("AWS_PROFILE", "", 1);
+    expect_creds(NULL, DEF_ID, DEF_SECRET, NULL);
+}
+
+static void test_file_profiles(void **state)
+{
+    struct fixture *fx = *state;
+    use_file(temp_file(fx, TWO_PROFILES));
+    expect_creds(NULL, DEF_ID, DEF_SECRET, NULL);
+    expect_creds("", DEF_ID, DEF_SECRET, NULL);
+    expect_creds("dev", DEV_ID, DEV_SECRET, DEV_TOKEN);
+    setenv("AWS_PROFILE", "dev", 1);
+    expect_creds(NULL, DEV_ID, DEV_SECRET, DEV_TOKEN);
+    /* The argument beats AWS_PROFILE. */
+    expect_creds("default", DEF_ID, DEF_SECRET, NULL);
+    setenv("AWS_PROFILE", "nonesuch", 1);
+    expect_creds("dev", DEV_ID, DEV_SECRET, DEV_TOKEN);
+}
+
+static void test_file_missing(void **state)
+{
+    struct fixture *fx = *state;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/does-not-exist", fx->dir);
+    use_file(path);
+    expect_config_error(NULL, path, "does not exist");
+}
+
+static void test_profile_missing(void **state)
+{
+    struct fixture *fx = *state;
+    const char *path = temp_file(fx, TWO_PROFILES);
+    use_file(path);
+    expect_config_error("prod", "[prod]", path);
+    setenv("AWS_PROFILE", "staging", 1);
+    expect_config_error(NULL, "[staging]", "AWS_PROFILE");
+    /* Profile names are case-sensitive, and "[profile dev]" is the config file's syntax, not this one's. */
+    expect_config_error("Dev", "[Dev]", path);
+    const char *other = temp_file(fx, "[profile dev]\naws_access_key_id = " DEV_ID
+                                      "\naws_secret_access_key = " DEV_SECRET "\n");
+    use_file(other);
+    expect_config_error("dev", "[dev]", other);
+}
+
+static void test_profile_incomplete(void **state)
+{
+    struct fixture *fx = *state;
+    const char *path =
+        temp_file(fx, "[default]\naws_access_key_id = " DEF_ID "\n"
+                      "[dev]\naws_secret_access_key = " DEV_SECRET "\naws_session_token = " DEV_TOKEN "\n"
+                      "[empty]\naws_access_key_id =\naws_secret_access_key =\nregion = x\n");
+    use_file(path);
+    expect_config_error(NULL, "aws_secret_access_key", path);
+    expect_config_error("dev", "has no aws_access_key_id", "[dev]");
+    expect_config_error("empty", "aws_access_key_id or aws_secret_access_key", "[empty]");
+}
+
+/* A broken line is reported by number, never by content (it may be a secret). */
+static void test_file_malformed(void **state)
+{
+    struct fixture *fx = *state;
+    const char *path = temp_file(fx, "[default]\naws_access_key_id = " DEF_ID "\n" DEF_SECRET "\n");
+    use_file(path);
+    expect_config_error(NULL, ":3:", path);
+    path = temp_file(fx, "[dev\naws_secret_access_key = " DEV_SECRET "\n");
+    use_file(path);
+    expect_config_error("dev", ":1:", NULL);
+}
+
+/* What the CLI's parser accepts: a BOM, CRLF, indentation, comments, case-insensitive option names. */
+static void test_file_syntax_variants(void **state)
+{
+    struct fixture *fx = *state;
+    use_file(temp_file(fx, "\xef\xbb\xbf[default]\r\n"
+                           "  AWS_Access_Key_Id   =   " DEF_ID "   \r\n"
+                           "# aws_secret_access_key = commented-out\r\n"
+                           "\taws_secret_access_key: " DEF_SECRET "\r\n"));
+    expect_creds(NULL, DEF_ID, DEF_SECRET, NULL);
+
+    /* A later line wins; an empty token means none. */
+    use_file(temp_file(fx,
+                       "[default]\naws_access_key_id = old\naws_secret_access_key = old\n"
+                       "aws_session_token = old\n"
+                       "[other]\nx = y\n"
+                       "[default]\naws_access_key_id = " DEF_ID "\naws_secret_access_key = " DEF_SECRET "\n"
+                       "aws_session_token =\n"));
+    expect_creds(NULL, DEF_ID, DEF_SECRET, NULL);
+}
+
+/* Session tokens run to kilobytes: far past inih's default line length, which must be left as it was. */
+static void test_long_session_token(void **state)
+{
+    struct fixture *fx = *state;
+    int max_line = ini_max_line;
+    bool use_stack = ini_use_stack, multiline = ini_allow_multiline;
+    struct wd_buf token = {0}, file = {0};
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(wd_buf_append_char(&token, "ABCDEFGHIJKLMNOPQRSTUVWXYZ/+="[i % 29]), 0);
+    assert_int_equal(wd_buf_printf(&file,
+                                   "[default]\naws_session_token = %s\naws_access_key_id = %s\n"
+                                   "aws_secret_access_key = %s\n",
+                                   token.data, DEF_ID, DEF_SECRET),
+                     0);
+    use_file(temp_file(fx, file.data));
+    expect_creds(NULL, DEF_ID, DEF_SECRET, token.data);
+    assert_int_equal(ini_max_line, max_line);
+    assert_int_equal(ini_use_stack, use_stack);
+    assert_int_equal(ini_allow_multiline, multiline);
+    wd_buf_free(&token);
+    wd_buf_free(&file);
+}
+
+static void test_credentials_directory(void **state)
+{
+    struct fixture *fx = *state;
+    const char *dir = named_dir(fx, "creds");
+    use_file(temp_file(fx, TWO_PROFILES));
+    setenv("CREDENTIALS_DIRECTORY", dir, 1);
+    /* No aws-credentials there: the usual file. */
+    expect_creds(NULL, DEF_ID, DEF_SECRET, NULL);
+    /* With one: it wins over AWS_SHARED_CREDENTIALS_FILE. */
+    named_file(fx, "creds/aws-credentials",
+               "[default]\naws_access_key_id = " DEV_ID "\naws_secret_access_key = " DEV_SECRET "\n");
+    expect_creds(NULL, DEV_ID, DEV_SECRET, NULL);
+    expect_config_error("dev", "creds/aws-credentials", "[dev]");
+}
+
+static void test_home_fallback(void **state)
+{
+    struct fixture *fx = *state;
+    /* Neither HOME nor AWS_SHARED_CREDENTIALS_FILE. */
+    expect_config_error(NULL, "HOME", "AWS_SHARED_CREDENTIALS_FILE");
+    setenv("HOME", fx->dir, 1);
+    expect_config_error(NULL, ".aws/credentials", "does not exist");
+    named_dir(fx, ".aws");
+    named_file(fx, ".aws/credentials", TWO_PROFILES);
+    expect_creds("dev", DEV_ID, DEV_SECRET, DEV_TOKEN);
+    /* The CLI expands ~ in AWS_SHARED_CREDENTIALS_FILE. */
+    named_file(fx, "elsewhere",
+               "[default]\naws_access_key_id = " DEV_ID "\naws_secret_access_key = " DEV_SECRET "\n");
+    use_file("~/elsewhere");
+    expect_creds(NULL, DEV_ID, DEV_SECRET, NULL);
+}
+
+static void test_not_a_regular_file(void **state)
+{
+    struct fixture *fx = *state;
+    use_file(named_dir(fx, "a-directory"));
+    expect_config_error(NULL, "a-directory", "not a regular file");
+}
+
+static void test_clear_accepts_empty(void **state)
+{
+    (void)state;
+    struct wd_credentials c = {0};
+    wd_credentials_clear(&c);
+    wd_credentials_clear(&c);
+    wd_credentials_clear(NULL);
+    c.access_key_id = strdup("half-filled");
+    assert_non_null(c.access_key_id);
+    wd_credentials_clear(&c);
+    assert_null(c.access_key_id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_wins_over_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_half_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_empty_is_unset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_profiles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_profile_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_profile_incomplete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_syntax_variants, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_session_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credentials_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_home_fallback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_regular_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clear_accepts_empty, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
