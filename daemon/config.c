@@ -32,9 +32,17 @@ void wd_config_defaults(struct wd_config *cfg)
 
 void wd_config_clear(struct wd_config *cfg)
 {
-    char **strs[] = {&cfg->requests_bucket, &cfg->requests_prefix, &cfg->dead_letter_bucket,
-                     &cfg->dead_letter_prefix, &cfg->store_name, &cfg->region, &cfg->endpoint,
-                     &cfg->s3_endpoint, &cfg->dynamodb_endpoint, &cfg->ca_file, &cfg->profile};
+    char **strs[] = {&cfg->requests_bucket,
+                     &cfg->requests_prefix,
+                     &cfg->dead_letter_bucket,
+                     &cfg->dead_letter_prefix,
+                     &cfg->store_name,
+                     &cfg->region,
+                     &cfg->endpoint,
+                     &cfg->s3_endpoint,
+                     &cfg->dynamodb_endpoint,
+                     &cfg->ca_file,
+                     &cfg->profile};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -57,15 +65,16 @@ static int set_int(long *dst, const char *value, long min, long max, struct wd_e
     errno = 0;
     long v = strtol(value, &end, 10);
     if (errno != 0 || end == value || *end != '\0' || v < min || v > max)
-        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "\"%s\" is not a whole number from %ld to %ld", value,
-                            min, max);
+        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "\"%s\" is not a whole number from %ld to %ld",
+                            value, min, max);
     *dst = v;
     return 0;
 }
 
 static int set_bool(bool *dst, const char *value, struct wd_error *err)
 {
-    if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "on"))
+    if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcmp(value, "1") ||
+        !strcasecmp(value, "on"))
         *dst = true;
     else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") || !strcmp(value, "0") ||
              !strcasecmp(value, "off"))
@@ -156,7 +165,8 @@ int wd_config_set(struct wd_config *cfg, const char *section, const char *key, c
         return 0;
     }
 #undef IS
-    return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "unknown %s", section[0] ? "key" : "key outside any section");
+    return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "unknown %s",
+                        section[0] ? "key" : "key outside any section");
 }
 
 struct parse_ctx {
@@ -191,8 +201,8 @@ static int check_line_lengths(FILE *f, const char *path, struct wd_error *err)
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             len--;
         if (len >= INI_LINE_MAX - 1) {
-            rc = wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "%s:%d: line is longer than %d bytes", path, lineno,
-                              INI_LINE_MAX - 2);
+            rc = wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "%s:%d: line is longer than %d bytes", path,
+                              lineno, INI_LINE_MAX - 2);
             break;
         }
     }
@@ -216,8 +226,8 @@ int wd_config_read_file(struct wd_config *cfg, const char *path, bool missing_ok
         if (line > 0 && ctx.failed)
             rc = wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "%s:%d: %s", path, line, ctx.first.message);
         else if (line > 0)
-            rc = wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "%s:%d: syntax error (expected [section] or key = value)",
-                              path, line);
+            rc = wd_error_set(err, WD_ERR_CONFIG, 0, NULL,
+                              "%s:%d: syntax error (expected [section] or key = value)", path, line);
         else if (line < 0)
             rc = wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "%s: cannot read", path);
     }
@@ -259,18 +269,22 @@ int wd_config_validate(const struct wd_config *cfg, struct wd_error *err)
         return wd_error_set(err, WD_ERR_CONFIG, 0, NULL,
                             "no store kind: set [store] kind = s3|dynamodb or --destination_flag wb|dwt");
     if (cfg->store_name == NULL || !*cfg->store_name)
-        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "no store name: set [store] name or --destination_name");
+        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL,
+                            "no store name: set [store] name or --destination_name");
     if (cfg->region == NULL || !*cfg->region)
         return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "no region: set [aws] region or AWS_REGION");
     if (cfg->dead_letter_prefix == NULL || !*cfg->dead_letter_prefix)
-        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL,
-                            "[requests] dead_letter_prefix must not be empty (the poll loop would take them back)");
-    const char *dl = cfg->dead_letter_bucket && *cfg->dead_letter_bucket ? cfg->dead_letter_bucket
-                                                                           : cfg->requests_bucket;
+        return wd_error_set(
+            err, WD_ERR_CONFIG, 0, NULL,
+            "[requests] dead_letter_prefix must not be empty (the poll loop would take them back)");
+    const char *dl =
+        cfg->dead_letter_bucket && *cfg->dead_letter_bucket ? cfg->dead_letter_bucket : cfg->requests_bucket;
     const char *rp = cfg->requests_prefix ? cfg->requests_prefix : "";
-    if (strcmp(dl, cfg->requests_bucket) == 0 && *rp && strncmp(cfg->dead_letter_prefix, rp, strlen(rp)) != 0 &&
+    if (strcmp(dl, cfg->requests_bucket) == 0 && *rp &&
+        strncmp(cfg->dead_letter_prefix, rp, strlen(rp)) != 0 &&
         strncmp(rp, cfg->dead_letter_prefix, strlen(cfg->dead_letter_prefix)) == 0)
-        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "[requests] prefix lies inside the dead-letter prefix");
+        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL,
+                            "[requests] prefix lies inside the dead-letter prefix");
     if (cfg->poll_max_interval_ms < cfg->poll_interval_ms)
         return wd_error_set(err, WD_ERR_CONFIG, 0, NULL,
                             "[daemon] poll_max_interval_ms is smaller than poll_interval_ms");

@@ -19,8 +19,8 @@ int wd_log_level_parse(const char *s)
     static const struct {
         const char *name;
         int level;
-    } levels[] = {{"debug", LOG_DEBUG}, {"info", LOG_INFO},   {"notice", LOG_NOTICE},
-                  {"warning", LOG_WARNING}, {"err", LOG_ERR}, {"error", LOG_ERR}};
+    } levels[] = {{"debug", LOG_DEBUG},     {"info", LOG_INFO}, {"notice", LOG_NOTICE},
+                  {"warning", LOG_WARNING}, {"err", LOG_ERR},   {"error", LOG_ERR}};
     for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
         if (strcasecmp(s, levels[i].name) == 0)
             return levels[i].level;
@@ -50,7 +50,7 @@ const char *wd_log_quote(struct wd_buf *buf, const char *s)
     wd_buf_reset(buf);
     for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
         int rc = (*p < 0x20 || *p == 0x7f || *p == '\\' || *p == '\'') ? wd_buf_printf(buf, "\\x%02X", *p)
-                                                                        : wd_buf_append_char(buf, (char)*p);
+                                                                       : wd_buf_append_char(buf, (char)*p);
         if (rc < 0)
             return "(out of memory)";
     }

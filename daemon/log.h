@@ -9,7 +9,8 @@
 
 /* Lines above this priority (LOG_DEBUG > LOG_INFO > ...) are dropped. Default LOG_INFO. */
 void wd_log_set_level(int level);
-int wd_log_level_parse(const char *s); /* "debug", "info", "notice", "warning", "err"/"error"; -1 if unknown */
+int wd_log_level_parse(
+    const char *s); /* "debug", "info", "notice", "warning", "err"/"error"; -1 if unknown */
 
 /* Writes "<prio>message\n" in one write(2), so concurrent lines never interleave. */
 void wd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -24,7 +24,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 {
     (void)userdata;
     if (si->ssi_signo == SIGHUP) {
-        wd_log(LOG_NOTICE, "SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+        wd_log(LOG_NOTICE,
+               "SIGHUP: configuration reload is not supported yet; keeping the running configuration");
         return 0;
     }
     wd_log(LOG_INFO, "received %s; stopping", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -71,7 +72,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 int wd_loop_run(struct wd_consumer *consumer, const struct wd_loop_options *opts)
 {
     sd_event *ev = NULL;
-    struct loop l = {.consumer = consumer, .opts = *opts, .interval_us = (uint64_t)opts->poll_interval_ms * 1000};
+    struct loop l = {
+        .consumer = consumer, .opts = *opts, .interval_us = (uint64_t)opts->poll_interval_ms * 1000};
     int rc = 1;
     sigset_t mask;
 

@@ -168,7 +168,8 @@ int main(int argc, char **argv)
     }
     /* A custom S3 endpoint (a stand-in, MinIO, ...) rarely serves virtual-hosted names (SPEC 6). */
     bool custom_s3 = cfg.s3_endpoint || cfg.endpoint;
-    s3.path_style = cfg.path_style == WD_PATH_STYLE_YES || (cfg.path_style == WD_PATH_STYLE_AUTO && custom_s3);
+    s3.path_style =
+        cfg.path_style == WD_PATH_STYLE_YES || (cfg.path_style == WD_PATH_STYLE_AUTO && custom_s3);
 
     if (wd_credentials_load(cfg.profile, &aws.creds, &err) < 0) {
         wd_log(LOG_ERR, "no AWS credentials: %s", err.message);
@@ -207,11 +208,12 @@ int main(int argc, char **argv)
         rc = 1;
         goto out_curl;
     }
-    wd_log(LOG_INFO, "widgetd %s starting: requests bucket '%s', %s store '%s', %d workers%s", WIDGETD_VERSION,
-           cfg.requests_bucket, cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb", cfg.store_name, cfg.workers,
-           a.once ? ", once" : "");
-    struct wd_loop_options lo = {
-        .once = a.once, .poll_interval_ms = cfg.poll_interval_ms, .poll_max_interval_ms = cfg.poll_max_interval_ms};
+    wd_log(LOG_INFO, "widgetd %s starting: requests bucket '%s', %s store '%s', %d workers%s",
+           WIDGETD_VERSION, cfg.requests_bucket, cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
+           cfg.store_name, cfg.workers, a.once ? ", once" : "");
+    struct wd_loop_options lo = {.once = a.once,
+                                 .poll_interval_ms = cfg.poll_interval_ms,
+                                 .poll_max_interval_ms = cfg.poll_max_interval_ms};
     rc = wd_loop_run(consumer, &lo);
 
     struct wd_buf calls = {0};
@@ -220,7 +222,8 @@ int main(int argc, char **argv)
             wd_buf_printf(&calls, "%s%s=%lu", calls.len ? " " : "", wd_op_name((enum wd_op)op),
                           atomic_load(&aws.calls[op]));
     wd_log(LOG_INFO, "exiting: %lu applied, %lu not found, %lu dead-lettered, %lu failed attempts; calls: %s",
-           report.applied, report.not_found, report.dead_lettered, report.failed, calls.data ? calls.data : "none");
+           report.applied, report.not_found, report.dead_lettered, report.failed,
+           calls.data ? calls.data : "none");
     wd_buf_free(&calls);
     wd_consumer_free(consumer);
 out_curl:

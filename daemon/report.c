@@ -20,7 +20,8 @@ static void ignored_attr(const char *name, void *ctx)
 {
     const struct wd_event *ev = *(const struct wd_event **)ctx;
     struct wd_buf n = {0}, k = {0}, w = {0};
-    wd_log(LOG_WARNING, "request '%s' (widget '%s'): otherAttribute '%s' clashes with a widget field; ignored",
+    wd_log(LOG_WARNING,
+           "request '%s' (widget '%s'): otherAttribute '%s' clashes with a widget field; ignored",
            wd_log_quote(&k, ev->key), wd_log_quote(&w, ev->req->widget_id), wd_log_quote(&n, name));
     wd_buf_free(&n);
     wd_buf_free(&k);
@@ -70,7 +71,8 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
     case WD_EV_DEAD_LETTERED:
         r->dead_lettered++;
         if (ev->req != NULL)
-            wd_log(LOG_ERR, "request '%s' (request '%s', widget '%s'): rejected by the store: %s; moved to %s", key,
+            wd_log(LOG_ERR,
+                   "request '%s' (request '%s', widget '%s'): rejected by the store: %s; moved to %s", key,
                    rid, wid, ev->err->message, ev->detail);
         else
             wd_log(LOG_ERR, "request '%s': %s; moved to %s", key, ev->err->message, ev->detail);
@@ -78,9 +80,9 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
     case WD_EV_FAILED:
         r->failed++;
         if (new_episode(r, ev->err))
-            wd_log(LOG_WARNING, "request '%s'%s%s%s: %s error: %s; kept in the bucket for a later attempt", key,
-                   wid ? " (widget '" : "", wid ? wid : "", wid ? "')" : "", wd_error_class_name(ev->err->cls),
-                   ev->err->message);
+            wd_log(LOG_WARNING, "request '%s'%s%s%s: %s error: %s; kept in the bucket for a later attempt",
+                   key, wid ? " (widget '" : "", wid ? wid : "", wid ? "')" : "",
+                   wd_error_class_name(ev->err->cls), ev->err->message);
         break;
     case WD_EV_LIST_FAILED:
         if (new_episode(r, ev->err))

@@ -43,8 +43,8 @@ struct wd_aws {
     char *region;
     struct wd_credentials creds;
     struct wd_retry_policy retry;
-    atomic_ulong calls[WD_OP_COUNT];   /* attempts sent, retries included */
-    atomic_ulong retries;              /* attempts after the first */
+    atomic_ulong calls[WD_OP_COUNT]; /* attempts sent, retries included */
+    atomic_ulong retries;            /* attempts after the first */
 };
 
 /* Maps a response with a failing status (or an error body) to err. Returns -1. */

@@ -24,15 +24,15 @@
 #define MAX_REASON 1024
 
 enum item_state {
-    ST_NEW,      /* listed, not read yet */
-    ST_READING,  /* GET + parse running */
-    ST_READ,     /* valid request, widget known, waiting for its turn */
-    ST_BAD,      /* not a valid request: to be dead-lettered */
-    ST_RUNNING,  /* apply + delete (or dead-letter) running */
-    ST_DONE,     /* outcome reached, request deleted */
-    ST_FAILED,   /* a call failed: kept in the bucket, held */
-    ST_BLOCKED,  /* not taken this poll: an earlier item it depends on failed */
-    ST_GONE,     /* disappeared before it was read */
+    ST_NEW,     /* listed, not read yet */
+    ST_READING, /* GET + parse running */
+    ST_READ,    /* valid request, widget known, waiting for its turn */
+    ST_BAD,     /* not a valid request: to be dead-lettered */
+    ST_RUNNING, /* apply + delete (or dead-letter) running */
+    ST_DONE,    /* outcome reached, request deleted */
+    ST_FAILED,  /* a call failed: kept in the bucket, held */
+    ST_BLOCKED, /* not taken this poll: an earlier item it depends on failed */
+    ST_GONE,    /* disappeared before it was read */
 };
 
 enum task_kind { TASK_READ, TASK_APPLY, TASK_DEAD_LETTER };
@@ -56,9 +56,9 @@ enum hold_scope { HOLD_ALL, HOLD_WIDGET, HOLD_NONE };
 /* A request that failed and is waiting: which later requests it holds back, and until when. */
 struct hold {
     char *key;
-    char *identity;      /* HOLD_WIDGET */
+    char *identity; /* HOLD_WIDGET */
     enum hold_scope scope;
-    double until;        /* monotonic seconds; ignored in once mode */
+    double until; /* monotonic seconds; ignored in once mode */
     int failures;
 };
 
@@ -163,7 +163,8 @@ static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *i
         it->state = it->bad ? ST_BAD : ST_FAILED;
         goto out;
     }
-    if (wd_store_identity(c->cfg.store.kind, it->req, &ident) < 0 || (it->identity = wd_buf_steal(&ident)) == NULL) {
+    if (wd_store_identity(c->cfg.store.kind, it->req, &ident) < 0 ||
+        (it->identity = wd_buf_steal(&ident)) == NULL) {
         wd_error_nomem(&it->err);
         it->state = ST_FAILED;
         goto out;
@@ -175,8 +176,8 @@ out:
 }
 
 /* Copies the request to the dead-letter location with the reason, then deletes it from the intake. */
-static int dead_letter(struct wd_consumer *c, struct wd_http *http, struct item *it, const struct wd_error *why,
-                       struct wd_error *err)
+static int dead_letter(struct wd_consumer *c, struct wd_http *http, struct item *it,
+                       const struct wd_error *why, struct wd_error *err)
 {
     struct wd_buf reason = {0}, dst = {0};
     int rc = -1;
@@ -459,8 +460,9 @@ static int finish_item(struct wd_consumer *c, struct item *it, struct wd_poll_st
             drop_hold(c, h);
         stats->taken++;
         if (it->dead_lettered) {
-            if (wd_buf_printf(&where, "%s%s%s", strcmp(dl_bucket(c), c->cfg.requests_bucket) ? dl_bucket(c) : "",
-                              strcmp(dl_bucket(c), c->cfg.requests_bucket) ? ":" : "", c->cfg.dead_letter_prefix) < 0 ||
+            if (wd_buf_printf(
+                    &where, "%s%s%s", strcmp(dl_bucket(c), c->cfg.requests_bucket) ? dl_bucket(c) : "",
+                    strcmp(dl_bucket(c), c->cfg.requests_bucket) ? ":" : "", c->cfg.dead_letter_prefix) < 0 ||
                 wd_buf_append_str(&where, it->key) < 0)
                 return -1;
             ev.kind = WD_EV_DEAD_LETTERED;
@@ -555,7 +557,8 @@ int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct 
                 }
             }
         }
-        while (inflight < (size_t)c->cfg.workers && next_read < read_stop && next_read < first_open + window) {
+        while (inflight < (size_t)c->cfg.workers && next_read < read_stop &&
+               next_read < first_open + window) {
             c->items[next_read].state = ST_READING;
             push_task(c, TASK_READ, next_read++);
             inflight++;
@@ -594,7 +597,8 @@ int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct 
         free(batch_done);
 
         /* Advance the read frontier, linking each newly read item to the previous one of its widget. */
-        while (frontier < read_stop && (c->items[frontier].state != ST_NEW && c->items[frontier].state != ST_READING)) {
+        while (frontier < read_stop &&
+               (c->items[frontier].state != ST_NEW && c->items[frontier].state != ST_READING)) {
             struct item *it = &c->items[frontier];
             if (it->identity != NULL && it->state == ST_READ) {
                 if (widget_held(c, it->identity, now)) {
@@ -612,9 +616,9 @@ int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct 
             }
             frontier++;
         }
-        while (first_open < c->n_items && (c->items[first_open].state == ST_DONE || c->items[first_open].state == ST_GONE ||
-                                          c->items[first_open].state == ST_FAILED ||
-                                          c->items[first_open].state == ST_BLOCKED))
+        while (first_open < c->n_items &&
+               (c->items[first_open].state == ST_DONE || c->items[first_open].state == ST_GONE ||
+                c->items[first_open].state == ST_FAILED || c->items[first_open].state == ST_BLOCKED))
             first_open++;
     }
     stats->held = c->n_holds;

@@ -44,8 +44,8 @@ enum wd_event_kind {
 /* Everything borrowed, valid only during the callback. */
 struct wd_event {
     enum wd_event_kind kind;
-    const char *key;                /* request key, NULL for WD_EV_LIST_FAILED */
-    const struct wd_request *req;   /* NULL when the request was not (validly) read */
+    const char *key;              /* request key, NULL for WD_EV_LIST_FAILED */
+    const struct wd_request *req; /* NULL when the request was not (validly) read */
     const char *detail;
     const struct wd_error *err;
 };
@@ -54,10 +54,10 @@ struct wd_event {
 typedef void (*wd_event_fn)(const struct wd_event *ev, void *ctx);
 
 struct wd_poll_stats {
-    size_t listed;        /* request keys listed */
-    size_t taken;         /* requests processed to an outcome this poll (applied, dead-lettered) */
-    size_t failed;        /* requests kept for later this poll */
-    size_t held;          /* requests waiting after a failure, at the end of the poll */
+    size_t listed; /* request keys listed */
+    size_t taken;  /* requests processed to an outcome this poll (applied, dead-lettered) */
+    size_t failed; /* requests kept for later this poll */
+    size_t held;   /* requests waiting after a failure, at the end of the poll */
     bool list_failed;
 };
 

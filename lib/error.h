@@ -1,4 +1,5 @@
-/* Errors as values: a class that drives what the caller does, plus the HTTP status, AWS code and a message. */
+/* Errors as values: a class that drives what the caller does, plus the HTTP status, AWS code and a message.
+ */
 #ifndef WD_ERROR_H
 #define WD_ERROR_H
 
@@ -6,17 +7,17 @@
 
 enum wd_error_class {
     WD_OK = 0,
-    WD_ERR_TRANSIENT,   /* connection error, timeout, 5xx, RequestTimeout: retry later */
-    WD_ERR_THROTTLED,   /* SlowDown, ThrottlingException, ...: retry later, slower */
-    WD_ERR_AUTH,        /* 403, InvalidAccessKeyId, SignatureDoesNotMatch, ExpiredToken: deployment's fault */
-    WD_ERR_MISSING,     /* NoSuchBucket, ResourceNotFoundException: deployment's fault */
-    WD_ERR_NOT_FOUND,   /* the object or item asked for does not exist (NoSuchKey, 404 on HEAD) */
-    WD_ERR_CONDITION,   /* a condition on a write failed (ConditionalCheckFailedException, 412) */
-    WD_ERR_CLIENT,      /* the store permanently rejects this call for its content (ValidationException) */
-    WD_ERR_BAD_INPUT,   /* a widget request breaks SPEC section 2 */
-    WD_ERR_CONFIG,      /* configuration or credentials are unusable */
-    WD_ERR_NOMEM,       /* out of memory */
-    WD_ERR_INTERNAL,    /* anything else: a bug or an unexpected response */
+    WD_ERR_TRANSIENT, /* connection error, timeout, 5xx, RequestTimeout: retry later */
+    WD_ERR_THROTTLED, /* SlowDown, ThrottlingException, ...: retry later, slower */
+    WD_ERR_AUTH,      /* 403, InvalidAccessKeyId, SignatureDoesNotMatch, ExpiredToken: deployment's fault */
+    WD_ERR_MISSING,   /* NoSuchBucket, ResourceNotFoundException: deployment's fault */
+    WD_ERR_NOT_FOUND, /* the object or item asked for does not exist (NoSuchKey, 404 on HEAD) */
+    WD_ERR_CONDITION, /* a condition on a write failed (ConditionalCheckFailedException, 412) */
+    WD_ERR_CLIENT,    /* the store permanently rejects this call for its content (ValidationException) */
+    WD_ERR_BAD_INPUT, /* a widget request breaks SPEC section 2 */
+    WD_ERR_CONFIG,    /* configuration or credentials are unusable */
+    WD_ERR_NOMEM,     /* out of memory */
+    WD_ERR_INTERNAL,  /* anything else: a bug or an unexpected response */
 };
 
 struct wd_error {

@@ -1,4 +1,5 @@
-/* HTTP over libcurl: one keep-alive connection cache per client, connect and total timeouts. No signing, no retries. */
+/* HTTP over libcurl: one keep-alive connection cache per client, connect and total timeouts. No signing, no
+ * retries. */
 #ifndef WD_HTTP_H
 #define WD_HTTP_H
 

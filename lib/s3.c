@@ -111,7 +111,8 @@ int wd_s3_list(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
         wd_error_nomem(err);
         goto out;
     }
-    if (s3_call(aws, http, s3, WD_OP_S3_LIST, "GET", bucket, NULL, q.data, NULL, 0, NULL, 0, 0, &resp, err) < 0)
+    if (s3_call(aws, http, s3, WD_OP_S3_LIST, "GET", bucket, NULL, q.data, NULL, 0, NULL, 0, 0, &resp, err) <
+        0)
         goto out;
     rc = wd_s3_list_parse(resp.body.data ? resp.body.data : "", resp.body.len, out, err);
 out:
@@ -124,7 +125,8 @@ int wd_s3_get(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, 
               const char *key, size_t max, struct wd_buf *body, struct wd_error *err)
 {
     struct wd_http_response resp = {0};
-    int rc = s3_call(aws, http, s3, WD_OP_S3_GET, "GET", bucket, key, NULL, NULL, 0, NULL, 0, max, &resp, err);
+    int rc =
+        s3_call(aws, http, s3, WD_OP_S3_GET, "GET", bucket, key, NULL, NULL, 0, NULL, 0, max, &resp, err);
     if (rc == 0) {
         wd_buf_free(body);
         *body = resp.body;
@@ -138,7 +140,8 @@ int wd_s3_head(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
                const char *key, struct wd_error *err)
 {
     struct wd_http_response resp = {0};
-    int rc = s3_call(aws, http, s3, WD_OP_S3_HEAD, "HEAD", bucket, key, NULL, NULL, 0, NULL, 0, 0, &resp, err);
+    int rc =
+        s3_call(aws, http, s3, WD_OP_S3_HEAD, "HEAD", bucket, key, NULL, NULL, 0, NULL, 0, 0, &resp, err);
     wd_http_response_clear(&resp);
     return rc;
 }
@@ -177,7 +180,8 @@ int wd_s3_copy(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
 
     if (n_meta > MAX_META)
         return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "too many metadata entries");
-    if (wd_buf_append_char(&source, '/') < 0 || wd_uri_encode(&source, src_bucket, strlen(src_bucket), false) < 0 ||
+    if (wd_buf_append_char(&source, '/') < 0 ||
+        wd_uri_encode(&source, src_bucket, strlen(src_bucket), false) < 0 ||
         wd_buf_append_char(&source, '/') < 0 || wd_uri_encode(&source, src_key, strlen(src_key), true) < 0) {
         wd_error_nomem(err);
         goto out;
@@ -193,7 +197,8 @@ int wd_s3_copy(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
         }
         h[n++] = (struct wd_header){names[i].data, meta[i].value};
     }
-    if (s3_call(aws, http, s3, WD_OP_S3_COPY, "PUT", dst_bucket, dst_key, NULL, h, n, NULL, 0, 0, &resp, err) < 0)
+    if (s3_call(aws, http, s3, WD_OP_S3_COPY, "PUT", dst_bucket, dst_key, NULL, h, n, NULL, 0, 0, &resp,
+                err) < 0)
         goto out;
     /* CopyObject can fail after its 200 status line: the error is then in the body. */
     if (resp.body.len > 0 && wd_s3_body_is_error(resp.body.data, resp.body.len)) {

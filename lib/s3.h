@@ -1,4 +1,5 @@
-/* S3 REST operations the daemon needs: ListObjectsV2, GetObject, HeadObject, PutObject, DeleteObject, CopyObject. */
+/* S3 REST operations the daemon needs: ListObjectsV2, GetObject, HeadObject, PutObject, DeleteObject,
+ * CopyObject. */
 #ifndef WD_S3_H
 #define WD_S3_H
 

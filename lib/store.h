@@ -14,9 +14,9 @@ enum wd_store_kind { WD_STORE_S3, WD_STORE_DYNAMODB };
 
 struct wd_store {
     enum wd_store_kind kind;
-    const char *name;                  /* bucket or table; borrowed */
-    const struct wd_s3 *s3;            /* for WD_STORE_S3; borrowed */
-    const struct wd_endpoint *ddb;     /* for WD_STORE_DYNAMODB; borrowed */
+    const char *name;              /* bucket or table; borrowed */
+    const struct wd_s3 *s3;        /* for WD_STORE_S3; borrowed */
+    const struct wd_endpoint *ddb; /* for WD_STORE_DYNAMODB; borrowed */
 };
 
 struct wd_apply_result {

@@ -48,8 +48,8 @@ static void test_should(void **state)
     assert_false(wd_retry_should(&p, &e, 3)); /* 3 attempts in all */
     e.cls = WD_ERR_THROTTLED;
     assert_true(wd_retry_should(&p, &e, 1));
-    enum wd_error_class never[] = {WD_ERR_AUTH, WD_ERR_MISSING, WD_ERR_NOT_FOUND, WD_ERR_CONDITION,
-                                   WD_ERR_CLIENT, WD_ERR_BAD_INPUT, WD_ERR_CONFIG, WD_ERR_INTERNAL};
+    enum wd_error_class never[] = {WD_ERR_AUTH,   WD_ERR_MISSING,   WD_ERR_NOT_FOUND, WD_ERR_CONDITION,
+                                   WD_ERR_CLIENT, WD_ERR_BAD_INPUT, WD_ERR_CONFIG,    WD_ERR_INTERNAL};
     for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
         e.cls = never[i];
         assert_false(wd_retry_should(&p, &e, 1));

@@ -12,8 +12,9 @@
 static void check_address(bool path_style, const char *bucket, const char *key, const char *want_host,
                           const char *want_path)
 {
-    struct wd_s3 s3 = {.endpoint = {.scheme = (char[]){"https"}, .host = (char[]){"s3.us-east-1.amazonaws.com"}},
-                       .path_style = path_style};
+    struct wd_s3 s3 = {
+        .endpoint = {.scheme = (char[]){"https"}, .host = (char[]){"s3.us-east-1.amazonaws.com"}},
+        .path_style = path_style};
     struct wd_buf host = {0}, path = {0};
     assert_int_equal(wd_s3_address(&s3, bucket, key, &host, &path), 0);
     assert_string_equal(host.data, want_host);
@@ -30,9 +31,11 @@ static void test_path_style(void **state)
     /* Each byte outside the unreserved set is encoded exactly once; '/' separates segments. */
     check_address(true, "b", "widgets/mary-matthews/a b+c%d?e#f", "s3.us-east-1.amazonaws.com",
                   "/b/widgets/mary-matthews/a%20b%2Bc%25d%3Fe%23f");
-    check_address(true, "b", "widgets/x/\xe1\x88\xb4", "s3.us-east-1.amazonaws.com", "/b/widgets/x/%E1%88%B4");
+    check_address(true, "b", "widgets/x/\xe1\x88\xb4", "s3.us-east-1.amazonaws.com",
+                  "/b/widgets/x/%E1%88%B4");
     /* Dot segments and empty segments are part of the key: kept as they are, never normalised. */
-    check_address(true, "b", "widgets/x/../y/./z//w", "s3.us-east-1.amazonaws.com", "/b/widgets/x/../y/./z//w");
+    check_address(true, "b", "widgets/x/../y/./z//w", "s3.us-east-1.amazonaws.com",
+                  "/b/widgets/x/../y/./z//w");
     check_address(true, "b", "~tilde_-.", "s3.us-east-1.amazonaws.com", "/b/~tilde_-.");
 }
 
@@ -46,7 +49,8 @@ static void test_virtual_hosted(void **state)
     check_address(false, "My_Bucket", "k", "s3.us-east-1.amazonaws.com", "/My_Bucket/k");
 }
 
-static void check_query(const char *prefix, const char *start_after, const char *token, int max, const char *want)
+static void check_query(const char *prefix, const char *start_after, const char *token, int max,
+                        const char *want)
 {
     struct wd_buf q = {0};
     assert_int_equal(wd_s3_list_query(prefix, start_after, token, max, &q), 0);
@@ -61,7 +65,8 @@ static void test_list_query(void **state)
     check_query("in/", NULL, NULL, 1000, "list-type=2&max-keys=1000&prefix=in%2F");
     /* Parameters come out sorted, so the query sent is already SigV4's canonical query. */
     check_query("p", "dead-letter/\xf4\x8f\xbf\xbf", "tok+/=", 5,
-                "continuation-token=tok%2B%2F%3D&list-type=2&max-keys=5&prefix=p&start-after=dead-letter%2F%F4%8F%BF%BF");
+                "continuation-token=tok%2B%2F%3D&list-type=2&max-keys=5&prefix=p&start-after=dead-letter%2F%"
+                "F4%8F%BF%BF");
 }
 
 static void test_endpoint_parse(void **state)
