@@ -1,0 +1,408 @@
+/* Unit tests of the S3 store representation of a widget (SPEC section 3): create and update bodies. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "widget.h"
+
+/* A request of `type` for widget w1 of Mary Matthews with `extra` members. */
+#define REQ(type, extra)                                                                                     \
+    "{\"type\":\"" type "\",\"requestId\":\"r1\",\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"" extra "}"
+#define ATTR(n, v) "{\"name\":\"" n "\",\"value\":\"" v "\"}"
+
+static struct wd_request *parse(const char *body)
+{
+    struct wd_request *req = NULL;
+    struct wd_error err = {0};
+    if (wd_request_parse(body, strlen(body), &req, &err) != 0)
+        fail_msg("rejected: %s", err.message);
+    return req;
+}
+
+static void expect_create(const char *request, const char *expected)
+{
+    struct wd_request *req = parse(request);
+    struct wd_buf out = {0};
+    struct wd_error err = {0};
+    assert_int_equal(wd_widget_s3_create(req, &out, &err), 0);
+    assert_string_equal(out.data, expected);
+    wd_buf_free(&out);
+    wd_request_free(req);
+}
+
+static void expect_update(const char *stored, const char *request, const char *expected)
+{
+    struct wd_request *req = parse(request);
+    struct wd_buf out = {0};
+    struct wd_error err = {0};
+    if (wd_widget_s3_update(stored, strlen(stored), req, &out, &err) != 0)
+        fail_msg("update failed: %s", err.message);
+    assert_string_equal(out.data, expected);
+    wd_buf_free(&out);
+    wd_request_free(req);
+}
+
+/* Applies the requests one by one as the S3 store does and returns the final body (owned). */
+static char *apply_all(const char *const *requests, size_t n)
+{
+    char *body = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct wd_request *req = parse(requests[i]);
+        struct wd_buf out = {0};
+        struct wd_error err = {0};
+        if (req->type == WD_REQ_CREATE)
+            assert_int_equal(wd_widget_s3_create(req, &out, &err), 0);
+        else
+            assert_int_equal(wd_widget_s3_update(body, strlen(body), req, &out, &err), 0);
+        free(body);
+        body = wd_buf_steal(&out);
+        wd_request_free(req);
+    }
+    return body;
+}
+
+/* --- create --- */
+
+static void test_create_full(void **state)
+{
+    (void)state;
+    expect_create(
+        REQ("create", ",\"description\":\"D\",\"label\":\"L\",\"otherAttributes\":[" ATTR(
+                          "width-unit", "cm") "," ATTR("length", "838") "]"),
+        "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\",\"description\":\"D\","
+        "\"otherAttributes\":[{\"name\":\"width-unit\",\"value\":\"cm\"},{\"name\":\"length\",\"value\":"
+        "\"838\"}]}");
+}
+
+static void test_create_minimal(void **state)
+{
+    (void)state;
+    expect_create(REQ("create", ""), "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}");
+    expect_create(REQ("create", ",\"label\":null,\"description\":null,\"otherAttributes\":null"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}");
+    expect_create(REQ("create", ",\"otherAttributes\":[]"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}");
+}
+
+static void test_create_drops_empty_strings(void **state)
+{
+    (void)state;
+    expect_create(
+        REQ("create", ",\"label\":\"\",\"description\":\"\",\"otherAttributes\":[" ATTR("a", "") "]"),
+        "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}");
+    expect_create(REQ("create", ",\"label\":\"\",\"description\":\"D\",\"otherAttributes\":[" ATTR(
+                                    "a", "") "," ATTR("b", "2") "," ATTR("c", "") "]"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"description\":\"D\","
+                  "\"otherAttributes\":[{\"name\":\"b\",\"value\":\"2\"}]}");
+}
+
+static void test_create_ignores_unknown_fields(void **state)
+{
+    (void)state;
+    expect_create(REQ("create", ",\"color\":\"red\",\"requestTime\":12"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}");
+}
+
+static void test_create_dedup(void **state)
+{
+    (void)state;
+    /* last value wins, in the place of the first; a last "" drops the attribute from a create */
+    expect_create(REQ("create", ",\"otherAttributes\":[" ATTR("a", "1") "," ATTR("b", "2") "," ATTR(
+                                    "a", "3") "," ATTR("c", "4") "," ATTR("c", "") "]"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary "
+                  "Matthews\",\"otherAttributes\":[{\"name\":\"a\",\"value\":\"3\"},"
+                  "{\"name\":\"b\",\"value\":\"2\"}]}");
+    expect_create(
+        REQ("create", ",\"otherAttributes\":[" ATTR("a", "") "," ATTR("b", "2") "," ATTR("a", "1") "]"),
+        "{\"widgetId\":\"w1\",\"owner\":\"Mary "
+        "Matthews\",\"otherAttributes\":[{\"name\":\"a\",\"value\":\"1\"},"
+        "{\"name\":\"b\",\"value\":\"2\"}]}");
+}
+
+static void test_create_keeps_reserved_looking_names(void **state)
+{
+    (void)state;
+    /* only DynamoDB has top-level clashes; in S3 the attributes live in their own array */
+    expect_create(
+        REQ("create", ",\"label\":\"L\",\"otherAttributes\":[" ATTR("label", "x") "," ATTR("id", "y") "]"),
+        "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\",\"otherAttributes\":[{\"name\":"
+        "\"label\",\"value\":\"x\"},{\"name\":\"id\",\"value\":\"y\"}]}");
+}
+
+static void test_create_round_trips_strings(void **state)
+{
+    (void)state;
+    /* escapes come out as UTF-8 (or the minimal JSON escape) and parse back to the same bytes */
+    struct wd_request *req =
+        parse("{\"type\":\"create\",\"requestId\":\"r\",\"widgetId\":\"a/b c+%?#\\u00e9\\\"\\\\\","
+              "\"owner\":\"A\",\"label\":\"\\ud83d\\ude00\\u0001\\u007f\\n\","
+              "\"otherAttributes\":[{\"name\":\"\\u00fc.b\",\"value\":\"</script>\"}]}");
+    struct wd_buf out = {0};
+    struct wd_error err = {0};
+    assert_int_equal(wd_widget_s3_create(req, &out, &err), 0);
+    json_t *j = json_loadb(out.data, out.len, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "widgetId")), req->widget_id);
+    assert_string_equal(json_string_value(json_object_get(j, "widgetId")), "a/b c+%?#\xc3\xa9\"\\");
+    assert_string_equal(json_string_value(json_object_get(j, "label")), "\xf0\x9f\x98\x80\x01\x7f\n");
+    json_t *a = json_array_get(json_object_get(j, "otherAttributes"), 0);
+    assert_string_equal(json_string_value(json_object_get(a, "name")), "\xc3\xbc.b");
+    assert_string_equal(json_string_value(json_object_get(a, "value")), "</script>");
+    assert_null(strstr(out.data, "\\u00e9")); /* UTF-8 is written as it is */
+    json_decref(j);
+    wd_buf_free(&out);
+    wd_request_free(req);
+}
+
+static void test_create_appends(void **state)
+{
+    (void)state;
+    struct wd_request *req = parse(REQ("create", ""));
+    struct wd_buf out = {0};
+    struct wd_error err = {0};
+    assert_int_equal(wd_buf_append_str(&out, "x"), 0);
+    assert_int_equal(wd_widget_s3_create(req, &out, &err), 0);
+    assert_string_equal(out.data, "x{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}");
+    wd_buf_free(&out);
+    wd_request_free(req);
+}
+
+/* --- update --- */
+
+#define STORED                                                                                               \
+    "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\",\"description\":\"D\","                \
+    "\"otherAttributes\":[{\"name\":\"a\",\"value\":\"1\"},{\"name\":\"b\",\"value\":\"2\"},"                \
+    "{\"name\":\"c\",\"value\":\"3\"}]}"
+#define ATTRS_ABC                                                                                            \
+    "\"otherAttributes\":[{\"name\":\"a\",\"value\":\"1\"},{\"name\":\"b\",\"value\":\"2\"},"                \
+    "{\"name\":\"c\",\"value\":\"3\"}]"
+
+static void test_update_nothing_keeps_everything(void **state)
+{
+    (void)state;
+    expect_update(STORED, REQ("update", ""), STORED);
+    expect_update(STORED, REQ("update", ",\"label\":null,\"description\":null,\"otherAttributes\":null"),
+                  STORED);
+    expect_update(STORED, REQ("update", ",\"otherAttributes\":[]"), STORED);
+}
+
+static void test_update_label(void **state)
+{
+    (void)state;
+    expect_update(
+        STORED, REQ("update", ",\"label\":\"New\""),
+        "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"New\",\"description\":\"D\"," ATTRS_ABC
+        "}");
+    expect_update(STORED, REQ("update", ",\"label\":\"\""),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"description\":\"D\"," ATTRS_ABC "}");
+    /* setting a label the widget did not have */
+    expect_update("{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}", REQ("update", ",\"label\":\"L\""),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\"}");
+    /* removing one it did not have */
+    expect_update("{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}", REQ("update", ",\"label\":\"\""),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}");
+}
+
+static void test_update_description(void **state)
+{
+    (void)state;
+    expect_update(
+        STORED, REQ("update", ",\"description\":\"New\""),
+        "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\",\"description\":\"New\"," ATTRS_ABC
+        "}");
+    expect_update(STORED, REQ("update", ",\"description\":\"\""),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\"," ATTRS_ABC "}");
+    expect_update("{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}",
+                  REQ("update", ",\"description\":\"D\""),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"description\":\"D\"}");
+}
+
+static void test_update_attribute_keeps_place(void **state)
+{
+    (void)state;
+    expect_update(STORED, REQ("update", ",\"otherAttributes\":[" ATTR("b", "20") "]"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\",\"description\":\"D\","
+                  "\"otherAttributes\":[{\"name\":\"a\",\"value\":\"1\"},{\"name\":\"b\",\"value\":\"20\"},"
+                  "{\"name\":\"c\",\"value\":\"3\"}]}");
+}
+
+static void test_update_new_attribute_goes_last(void **state)
+{
+    (void)state;
+    expect_update(STORED, REQ("update", ",\"otherAttributes\":[" ATTR("z", "26") "," ATTR("a", "10") "]"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\",\"description\":\"D\","
+                  "\"otherAttributes\":[{\"name\":\"a\",\"value\":\"10\"},{\"name\":\"b\",\"value\":\"2\"},"
+                  "{\"name\":\"c\",\"value\":\"3\"},{\"name\":\"z\",\"value\":\"26\"}]}");
+}
+
+static void test_update_removes_attribute(void **state)
+{
+    (void)state;
+    expect_update(STORED, REQ("update", ",\"otherAttributes\":[" ATTR("b", "") "," ATTR("missing", "") "]"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\",\"description\":\"D\","
+                  "\"otherAttributes\":[{\"name\":\"a\",\"value\":\"1\"},{\"name\":\"c\",\"value\":\"3\"}]}");
+    /* removing every attribute drops the empty array */
+    expect_update(STORED,
+                  REQ("update", ",\"label\":\"\",\"otherAttributes\":[" ATTR("c", "") "," ATTR(
+                                    "a", "") "," ATTR("b", "") "]"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"description\":\"D\"}");
+}
+
+static void test_update_removed_then_readded_goes_last(void **state)
+{
+    (void)state;
+    static const char *const requests[] = {
+        REQ("create", ",\"otherAttributes\":[" ATTR("a", "1") "," ATTR("b", "2") "]"),
+        REQ("update", ",\"otherAttributes\":[" ATTR("a", "") "]"),
+        REQ("update", ",\"otherAttributes\":[" ATTR("a", "3") "]"),
+    };
+    char *body = apply_all(requests, 3);
+    assert_string_equal(
+        body, "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"otherAttributes\":[{\"name\":\"b\","
+              "\"value\":\"2\"},{\"name\":\"a\",\"value\":\"3\"}]}");
+    free(body);
+}
+
+static void test_update_dedup_within_request(void **state)
+{
+    (void)state;
+    /* [z=1, b="", b=5] merges to [z=1, b=5]: b is set, keeps its place; z is new, goes last */
+    expect_update(
+        STORED,
+        REQ("update", ",\"otherAttributes\":[" ATTR("z", "1") "," ATTR("b", "") "," ATTR("b", "5") "]"),
+        "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\",\"description\":\"D\","
+        "\"otherAttributes\":[{\"name\":\"a\",\"value\":\"1\"},{\"name\":\"b\",\"value\":\"5\"},"
+        "{\"name\":\"c\",\"value\":\"3\"},{\"name\":\"z\",\"value\":\"1\"}]}");
+    /* [a=9, a=""] merges to a="": removed */
+    expect_update(STORED, REQ("update", ",\"otherAttributes\":[" ATTR("a", "9") "," ATTR("a", "") "]"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\",\"description\":\"D\","
+                  "\"otherAttributes\":[{\"name\":\"b\",\"value\":\"2\"},{\"name\":\"c\",\"value\":\"3\"}]}");
+}
+
+static void test_update_keeps_stored_identity(void **state)
+{
+    (void)state;
+    /* same slug, different spelling: the stored owner stays, as does the stored widgetId */
+    const char *stored = "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\"}";
+    expect_update(stored,
+                  "{\"type\":\"update\",\"requestId\":\"r\",\"widgetId\":\"w1\",\"owner\":\"MARY "
+                  "MATTHEWS\",\"label\":\"M\"}",
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"M\"}");
+}
+
+static void test_update_tolerates_stored_field_order_and_nulls(void **state)
+{
+    (void)state;
+    /* another writer's field order and nulls are fine; the output is in canonical order */
+    expect_update("{\"otherAttributes\":null,\"label\":null,\"owner\":\"Mary Matthews\",\"widgetId\":\"w1\","
+                  "\"description\":\"D\"}",
+                  REQ("update", ",\"otherAttributes\":[" ATTR("a", "1") "]"),
+                  "{\"widgetId\":\"w1\",\"owner\":\"Mary "
+                  "Matthews\",\"description\":\"D\",\"otherAttributes\":[{\"name\":"
+                  "\"a\",\"value\":\"1\"}]}");
+}
+
+static void expect_stored_rejected(const char *stored, size_t len)
+{
+    struct wd_request *req = parse(REQ("update", ",\"label\":\"x\""));
+    struct wd_buf out = {0};
+    struct wd_error err = {0};
+    assert_int_equal(wd_buf_append_str(&out, "keep"), 0);
+    assert_int_equal(wd_widget_s3_update(stored, len, req, &out, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_INTERNAL);
+    assert_string_equal(out.data, "keep"); /* untouched on failure */
+    wd_buf_free(&out);
+    wd_request_free(req);
+}
+
+static void test_update_stored_not_a_widget(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "not json",
+        "[]",
+        "\"w1\"",
+        "{}",
+        "{\"widgetId\":\"w1\"}",
+        "{\"owner\":\"A\"}",
+        "{\"widgetId\":1,\"owner\":\"A\"}",
+        "{\"widgetId\":\"w1\",\"owner\":\"A\",\"label\":5}",
+        "{\"widgetId\":\"w1\",\"owner\":\"A\",\"description\":[]}",
+        "{\"widgetId\":\"w1\",\"owner\":\"A\",\"otherAttributes\":{}}",
+        "{\"widgetId\":\"w1\",\"owner\":\"A\",\"otherAttributes\":[1]}",
+        "{\"widgetId\":\"w1\",\"owner\":\"A\",\"otherAttributes\":[{\"name\":\"a\"}]}",
+        "{\"widgetId\":\"w1\",\"owner\":\"A\",\"otherAttributes\":[{\"name\":\"a\",\"value\":1}]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_stored_rejected(bad[i], strlen(bad[i]));
+    expect_stored_rejected(NULL, 0);
+}
+
+/* The sequence cross-checked with widget_oracle.py --store s3 (expected output copied from it). */
+static void test_oracle_sequence(void **state)
+{
+    (void)state;
+    static const char *const requests[] = {
+        "{\"type\":\"create\",\"requestId\":\"r1\",\"widgetId\":\"w1\",\"owner\":\"Mary "
+        "Matthews\",\"label\":\"L\","
+        "\"description\":\"\",\"otherAttributes\":[" ATTR("a", "1") "," ATTR("size", "2") "," ATTR(
+            "label", "x") "," ATTR("b", "") "]}",
+        "{\"type\":\"update\",\"requestId\":\"r2\",\"widgetId\":\"w1\",\"owner\":\"mary "
+        "matthews\",\"label\":\"\","
+        "\"description\":\"D\",\"otherAttributes\":[" ATTR("c", "3") "," ATTR("a", "") "," ATTR(
+            "size", "20") "," ATTR("id", "zzz") "]}",
+        "{\"type\":\"update\",\"requestId\":\"r3\",\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\","
+        "\"otherAttributes\":[" ATTR("a", "4") "]}",
+        "{\"type\":\"update\",\"requestId\":\"r4\",\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}",
+    };
+    char *body = apply_all(requests, 4);
+    json_t *got = json_loads(body, 0, NULL);
+    json_t *want =
+        json_loads("{\"description\": \"D\", \"otherAttributes\": [{\"name\": \"size\", \"value\": \"20\"}, "
+                   "{\"name\": \"label\", \"value\": \"x\"}, {\"name\": \"c\", \"value\": \"3\"}, {\"name\": "
+                   "\"id\", \"value\": \"zzz\"}, {\"name\": \"a\", \"value\": \"4\"}], \"owner\": \"Mary "
+                   "Matthews\", \"widgetId\": \"w1\"}",
+                   0, NULL);
+    assert_non_null(got);
+    assert_non_null(want);
+    assert_true(json_equal(got, want)); /* objects compare unordered, arrays in order */
+    json_decref(got);
+    json_decref(want);
+    free(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_full),
+        cmocka_unit_test(test_create_minimal),
+        cmocka_unit_test(test_create_drops_empty_strings),
+        cmocka_unit_test(test_create_ignores_unknown_fields),
+        cmocka_unit_test(test_create_dedup),
+        cmocka_unit_test(test_create_keeps_reserved_looking_names),
+        cmocka_unit_test(test_create_round_trips_strings),
+        cmocka_unit_test(test_create_appends),
+        cmocka_unit_test(test_update_nothing_keeps_everything),
+        cmocka_unit_test(test_update_label),
+        cmocka_unit_test(test_update_description),
+        cmocka_unit_test(test_update_attribute_keeps_place),
+        cmocka_unit_test(test_update_new_attribute_goes_last),
+        cmocka_unit_test(test_update_removes_attribute),
+        cmocka_unit_test(test_update_removed_then_readded_goes_last),
+        cmocka_unit_test(test_update_dedup_within_request),
+        cmocka_unit_test(test_update_keeps_stored_identity),
+        cmocka_unit_test(test_update_tolerates_stored_field_order_and_nulls),
+        cmocka_unit_test(test_update_stored_not_a_widget),
+        cmocka_unit_test(test_oracle_sequence),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
