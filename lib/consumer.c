@@ -82,7 +82,8 @@ struct wd_consumer {
     pthread_cond_t done_cv;
     struct task *queue; /* pending tasks, FIFO */
     size_t q_head, q_len, q_cap;
-    size_t *done; /* indexes of finished tasks */
+    size_t *done;     /* indexes of finished tasks */
+    size_t *finished; /* the scheduler's copy of done, taken under the lock */
     size_t done_len, done_cap;
     bool quit;
 
@@ -570,18 +571,12 @@ int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct 
         while (c->done_len == 0)
             pthread_cond_wait(&c->done_cv, &c->lock);
         size_t n_done = c->done_len;
-        size_t *batch_done = malloc(n_done * sizeof(*batch_done));
-        if (batch_done == NULL) {
-            pthread_mutex_unlock(&c->lock);
-            wd_error_nomem(err);
-            goto drain;
-        }
-        memcpy(batch_done, c->done, n_done * sizeof(*batch_done));
+        memcpy(c->finished, c->done, n_done * sizeof(*c->finished));
         c->done_len = 0;
         pthread_mutex_unlock(&c->lock);
 
         for (size_t d = 0; d < n_done; d++) {
-            size_t i = batch_done[d];
+            size_t i = c->finished[d];
             struct item *it = &c->items[i];
             inflight--;
             if (it->state == ST_READ || it->state == ST_BAD)
@@ -589,12 +584,11 @@ int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct 
             if (it->state == ST_FAILED && it->identity == NULL && !it->bad && i < read_stop)
                 read_stop = i; /* unread: its widget is unknown, so nothing after it may go ahead */
             if (finish_item(c, it, stats) < 0) {
-                free(batch_done);
+                inflight -= n_done - d - 1; /* those already left the done queue */
                 wd_error_nomem(err);
                 goto drain;
             }
         }
-        free(batch_done);
 
         /* Advance the read frontier, linking each newly read item to the previous one of its widget. */
         while (frontier < read_stop &&
@@ -663,8 +657,9 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
     c->done_cap = c->q_cap;
     c->queue = calloc(c->q_cap, sizeof(*c->queue));
     c->done = calloc(c->done_cap, sizeof(*c->done));
+    c->finished = calloc(c->done_cap, sizeof(*c->finished));
     c->threads = calloc((size_t)c->cfg.workers, sizeof(*c->threads));
-    if (c->queue == NULL || c->done == NULL || c->threads == NULL) {
+    if (c->queue == NULL || c->done == NULL || c->finished == NULL || c->threads == NULL) {
         wd_error_nomem(err);
         goto fail;
     }
@@ -701,6 +696,7 @@ void wd_consumer_free(struct wd_consumer *c)
     free(c->threads);
     free(c->queue);
     free(c->done);
+    free(c->finished);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->work_cv);
     pthread_cond_destroy(&c->done_cv);
