@@ -26,8 +26,8 @@ struct wd_request {
     char *request_id;
     char *widget_id;
     char *owner;
-    char *label;       /* NULL: absent or null; "" : empty */
-    char *description; /* likewise */
+    char *label;           /* NULL: absent or null; "" : empty */
+    char *description;     /* likewise */
     struct wd_attr *attrs; /* otherAttributes with duplicate names merged: last value, first place */
     size_t n_attrs;
 };
