@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <syslog.h>
 
+#include "aws.h"
 #include "log.h"
 
 /* inih's fixed line buffer (INI_MAX_LINE in Debian's build): longer lines are silently cut. */
@@ -285,8 +286,48 @@ int wd_config_validate(const struct wd_config *cfg, struct wd_error *err)
         strncmp(rp, cfg->dead_letter_prefix, strlen(cfg->dead_letter_prefix)) == 0)
         return wd_error_set(err, WD_ERR_CONFIG, 0, NULL,
                             "[requests] prefix lies inside the dead-letter prefix");
+    const char *urls[] = {cfg->endpoint, cfg->s3_endpoint, cfg->dynamodb_endpoint};
+    for (size_t i = 0; i < 3; i++) {
+        struct wd_endpoint e;
+        if (urls[i] != NULL && wd_endpoint_parse(urls[i], &e, err) < 0)
+            return -1;
+        if (urls[i] != NULL)
+            wd_endpoint_clear(&e);
+    }
     if (cfg->poll_max_interval_ms < cfg->poll_interval_ms)
         return wd_error_set(err, WD_ERR_CONFIG, 0, NULL,
                             "[daemon] poll_max_interval_ms is smaller than poll_interval_ms");
     return 0;
+}
+
+int wd_config_load(const struct wd_config_sources *src, struct wd_config *out, struct wd_error *err)
+{
+    struct wd_config cfg;
+    bool old_flags = src->requests_bucket || src->destination_flag || src->destination_name;
+    wd_config_defaults(&cfg);
+    if (wd_config_read_file(&cfg, src->path, old_flags && !src->path_given, err) < 0)
+        goto fail;
+    if (wd_config_apply_env(&cfg, err) < 0)
+        goto fail;
+    if (src->requests_bucket && wd_config_set(&cfg, "requests", "bucket", src->requests_bucket, err) < 0)
+        goto fail;
+    if (src->destination_flag) {
+        const char *f = src->destination_flag;
+        const char *kind = strcmp(f, "wb") == 0 ? "s3" : strcmp(f, "dwt") == 0 ? "dynamodb" : NULL;
+        if (kind == NULL) {
+            wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "--destination_flag \"%s\" is not wb or dwt", f);
+            goto fail;
+        }
+        if (wd_config_set(&cfg, "store", "kind", kind, err) < 0)
+            goto fail;
+    }
+    if (src->destination_name && wd_config_set(&cfg, "store", "name", src->destination_name, err) < 0)
+        goto fail;
+    if (wd_config_validate(&cfg, err) < 0)
+        goto fail;
+    *out = cfg;
+    return 0;
+fail:
+    wd_config_clear(&cfg);
+    return -1;
 }

@@ -56,4 +56,19 @@ int wd_config_validate(const struct wd_config *cfg, struct wd_error *err);
 
 void wd_config_clear(struct wd_config *cfg);
 
+/* Where a configuration comes from: the file, then the environment, then the old script's flags. */
+struct wd_config_sources {
+    const char *path;             /* the file */
+    bool path_given;              /* -c was used: a missing file is then always an error */
+    const char *requests_bucket;  /* --requests_bucket, or NULL */
+    const char *destination_flag; /* --destination_flag wb|dwt, or NULL */
+    const char *destination_name; /* --destination_name, or NULL */
+};
+
+/*
+ * Builds a validated configuration from its sources into out (which is overwritten). With the old
+ * flags and no -c, a missing default file is fine (SPEC 6). On failure out holds nothing to free.
+ */
+int wd_config_load(const struct wd_config_sources *src, struct wd_config *out, struct wd_error *err);
+
 #endif

@@ -1,105 +1,356 @@
-/* The scheduling loop: sd-event owns the poll timer, SIGTERM/SIGINT/SIGHUP and the watchdog. */
+/*
+ * The scheduling loop. sd-event owns everything that happens: the poll timer (with idle back-off), the
+ * pipeline's wake-ups (an eventfd the worker threads write), SIGTERM/SIGINT/SIGHUP, the watchdog and
+ * the STATUS= line. A poll runs asynchronously, so signals are handled while requests are in flight.
+ */
 #include "loop.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <systemd/sd-daemon.h>
+#include <stdlib.h>
+#include <string.h>
 #include <systemd/sd-event.h>
 #include <time.h>
 
 #include "log.h"
+#include "notify.h"
+#include "report.h"
+#include "service.h"
 
 #define EX_TEMPFAIL 75
+#define EX_CONFIG 78
+#define STATUS_EVERY_USEC (5 * 1000000ULL)
 
 struct loop {
-    struct wd_consumer *consumer;
-    struct wd_loop_options opts;
-    sd_event_source *timer;
-    uint64_t interval_us;
-    bool announced_ready;
+    sd_event *ev;
+    const struct wd_config_sources *src;
+    bool once;
+    struct wd_service *svc;
+    struct wd_config pending; /* a reloaded configuration waiting for the running poll to end */
+    bool have_pending;
+    struct wd_report report;
+    unsigned long calls_before[WD_OP_COUNT]; /* calls of services replaced by reloads */
+    unsigned long retries_before;
+
+    sd_event_source *timer, *io, *watchdog, *status;
+    uint64_t interval_us; /* the next idle wait */
+    bool stopping;
+
+    uint64_t watchdog_usec;
+    unsigned long watchdog_progress;
+
+    size_t last_backlog;
+    unsigned long rate_applied; /* for requests/s in STATUS= */
+    uint64_t rate_since;
+    double rate;
 };
 
-static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+static uint64_t now_usec(struct loop *l)
 {
-    (void)userdata;
-    if (si->ssi_signo == SIGHUP) {
-        wd_log(LOG_NOTICE,
-               "SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+    uint64_t now;
+    sd_event_now(l->ev, CLOCK_MONOTONIC, &now);
+    return now;
+}
+
+static unsigned long total_retries(const struct loop *l)
+{
+    return l->retries_before + (l->svc ? atomic_load(&l->svc->aws.retries) : 0);
+}
+
+static void update_status(struct loop *l)
+{
+    struct wd_report *r = &l->report;
+    const char *state = l->stopping ? "stopping" : wd_consumer_polling(l->svc->consumer) ? "working" : "idle";
+    wd_notify_status(
+        "%s: %lu applied, %lu not found, %lu dead-lettered, %lu failed, %lu retries; backlog %zu; "
+        "%.1f req/s; next poll in %llu ms%s%s",
+        state, r->applied, r->not_found, r->dead_lettered, r->failed, total_retries(l), l->last_backlog,
+        l->rate, (unsigned long long)(l->interval_us / 1000), r->episode_class ? "; " : "",
+        r->episode_class ? r->last_error : "");
+}
+
+static int on_status(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct loop *l = userdata;
+    uint64_t now = now_usec(l);
+    if (now > l->rate_since) {
+        l->rate =
+            (double)(l->report.applied + l->report.not_found + l->report.dead_lettered - l->rate_applied) *
+            1e6 / (double)(now - l->rate_since);
+        l->rate_applied = l->report.applied + l->report.not_found + l->report.dead_lettered;
+        l->rate_since = now;
+    }
+    update_status(l);
+    sd_event_source_set_time(s, usec + STATUS_EVERY_USEC);
+    return sd_event_source_set_enabled(s, SD_EVENT_ON);
+}
+
+/*
+ * The watchdog tells the truth: it is pinged when the pipeline waits between polls, or when work
+ * finished since the last check. Every call is bounded by the HTTP timeouts, far below WatchdogSec/2, so
+ * a healthy pipeline always shows progress in time; a wedged one stops the pings and systemd restarts it.
+ */
+static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct loop *l = userdata;
+    /* Any finished HTTP attempt counts, so a task of several slow calls still shows life. */
+    unsigned long progress = wd_consumer_progress(l->svc->consumer) + atomic_load(&l->svc->aws.attempts_done);
+    if (!wd_consumer_polling(l->svc->consumer) || progress != l->watchdog_progress)
+        wd_notify_watchdog();
+    l->watchdog_progress = progress;
+    sd_event_source_set_time(s, usec + l->watchdog_usec / 4);
+    return sd_event_source_set_enabled(s, SD_EVENT_ON);
+}
+
+static void schedule_poll(struct loop *l, uint64_t delay_us)
+{
+    sd_event_source_set_time(l->timer, now_usec(l) + delay_us);
+    sd_event_source_set_enabled(l->timer, SD_EVENT_ONESHOT);
+}
+
+static void fold_counters(struct loop *l)
+{
+    for (int op = 0; op < WD_OP_COUNT; op++)
+        l->calls_before[op] += atomic_load(&l->svc->aws.calls[op]);
+    l->retries_before += atomic_load(&l->svc->aws.retries);
+}
+
+static int on_pipeline(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+/* Watches the running service's pipeline for finished work. */
+static int attach(struct loop *l)
+{
+    sd_event_source_unref(l->io);
+    l->io = NULL;
+    return sd_event_add_io(l->ev, &l->io, wd_consumer_fd(l->svc->consumer), EPOLLIN, on_pipeline, l);
+}
+
+/* Replaces the running service with one built from the pending configuration (no poll may be running). */
+static void swap_config(struct loop *l)
+{
+    struct wd_error err;
+    l->have_pending = false;
+    struct wd_service *fresh = wd_service_new(&l->pending, l->once, &l->report, &err);
+    if (fresh == NULL) {
+        wd_log(LOG_ERR, "reload: %s; keeping the running configuration", err.message);
+        l->report.store_name = l->svc->cfg.store_name;
+        l->report.dynamodb = l->svc->cfg.store_kind == WD_STORE_DYNAMODB;
+        wd_notify_ready();
+        return;
+    }
+    fold_counters(l);
+    wd_service_free(l->svc);
+    l->svc = fresh;
+    if (attach(l) < 0) {
+        wd_log(LOG_ERR, "reload: cannot watch the new pipeline; exiting");
+        sd_event_exit(l->ev, 1);
+        return;
+    }
+    wd_log_set_level(l->svc->cfg.log_level);
+    l->interval_us = (uint64_t)l->svc->cfg.poll_interval_ms * 1000;
+    wd_log(LOG_NOTICE, "configuration reloaded: requests bucket '%s', %s store '%s', %d workers",
+           l->svc->cfg.requests_bucket, l->svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
+           l->svc->cfg.store_name, l->svc->cfg.workers);
+    wd_notify_ready();
+}
+
+static void finish(struct loop *l, int code)
+{
+    sd_event_exit(l->ev, code);
+}
+
+/* A poll ended: decide what comes next. */
+static void poll_done(struct loop *l, const struct wd_poll_stats *st)
+{
+    l->last_backlog = st->listed;
+    if (l->stopping) {
+        finish(l, 0);
+        return;
+    }
+    if (l->have_pending)
+        swap_config(l);
+    if (l->once && st->taken == 0 && st->failed == 0) {
+        if (st->list_failed || st->held > 0) {
+            wd_log(LOG_WARNING, "--once: %zu failed request(s) left in the bucket%s; exiting with %d",
+                   st->held, st->list_failed ? " and the bucket could not be listed" : "", EX_TEMPFAIL);
+            finish(l, EX_TEMPFAIL);
+        } else {
+            finish(l, 0);
+        }
+        return;
+    }
+    /* Idle back-off: an empty poll doubles the wait up to the cap; any work snaps it back. */
+    uint64_t base = (uint64_t)l->svc->cfg.poll_interval_ms * 1000;
+    uint64_t cap = (uint64_t)l->svc->cfg.poll_max_interval_ms * 1000;
+    if (st->taken > 0) {
+        l->interval_us = base;
+        schedule_poll(l, 0); /* a backlog: poll again at once */
+    } else {
+        schedule_poll(l, l->interval_us);
+        l->interval_us = l->interval_us * 2 > cap ? cap : l->interval_us * 2;
+    }
+    update_status(l);
+}
+
+static int on_pipeline(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    struct loop *l = userdata;
+    struct wd_poll_stats st;
+    struct wd_error err;
+    bool finished;
+    (void)s, (void)fd, (void)revents;
+    if (wd_consumer_process(l->svc->consumer, &finished, &st, &err) < 0) {
+        wd_log(LOG_ERR, "pipeline failed: %s; exiting", err.message);
+        finish(l, 1);
         return 0;
     }
-    wd_log(LOG_INFO, "received %s; stopping", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-    sd_notify(0, "STOPPING=1");
-    return sd_event_exit(sd_event_source_get_event(s), 0);
+    if (finished)
+        poll_done(l, &st);
+    return 0;
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     struct loop *l = userdata;
-    struct wd_poll_stats st;
     struct wd_error err;
-    (void)usec;
-
-    if (wd_consumer_poll(l->consumer, &st, &err) < 0) {
-        wd_log(LOG_ERR, "poll failed: %s", err.message);
-        return sd_event_exit(sd_event_source_get_event(s), 1);
+    (void)s, (void)usec;
+    if (l->stopping)
+        return 0;
+    if (wd_consumer_start(l->svc->consumer, &err) < 0) {
+        wd_log(LOG_ERR, "cannot start a poll: %s", err.message);
+        finish(l, 1);
     }
-    if (l->opts.once && st.taken == 0 && st.failed == 0) {
-        if (st.list_failed || st.held > 0) {
-            wd_log(LOG_WARNING, "--once: %zu request(s) left after failures%s; exiting with %d", st.held,
-                   st.list_failed ? " (listing failed)" : "", EX_TEMPFAIL);
-            return sd_event_exit(sd_event_source_get_event(s), EX_TEMPFAIL);
-        }
-        return sd_event_exit(sd_event_source_get_event(s), 0);
-    }
-    /* Idle back-off: an empty poll doubles the wait up to the cap; any work snaps it back. */
-    uint64_t base = (uint64_t)l->opts.poll_interval_ms * 1000;
-    uint64_t cap = (uint64_t)l->opts.poll_max_interval_ms * 1000;
-    uint64_t delay;
-    if (st.taken > 0) {
-        l->interval_us = base;
-        delay = 0; /* a backlog: poll again at once */
-    } else {
-        delay = l->interval_us;
-        l->interval_us = l->interval_us * 2 > cap ? cap : l->interval_us * 2;
-    }
-    uint64_t now;
-    sd_event_now(sd_event_source_get_event(s), CLOCK_MONOTONIC, &now);
-    sd_event_source_set_time(s, now + delay);
-    return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+    return 0;
 }
 
-int wd_loop_run(struct wd_consumer *consumer, const struct wd_loop_options *opts)
+static void reload(struct loop *l)
 {
-    sd_event *ev = NULL;
-    struct loop l = {
-        .consumer = consumer, .opts = *opts, .interval_us = (uint64_t)opts->poll_interval_ms * 1000};
+    struct wd_config fresh;
+    struct wd_error err;
+    wd_notify_reloading();
+    wd_log(LOG_INFO, "SIGHUP: reloading the configuration from %s", l->src->path);
+    if (wd_config_load(l->src, &fresh, &err) < 0) {
+        wd_log(LOG_ERR, "reload: %s; keeping the running configuration", err.message);
+        wd_notify_ready();
+        return;
+    }
+    if (l->have_pending)
+        wd_config_clear(&l->pending);
+    l->pending = fresh;
+    l->have_pending = true;
+    /* Swap only at a safe point: between polls, never under requests in flight. */
+    if (!wd_consumer_polling(l->svc->consumer)) {
+        swap_config(l);
+        schedule_poll(l, 0);
+    }
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+    struct loop *l = userdata;
+    (void)s;
+    if (si->ssi_signo == SIGHUP) {
+        if (!l->stopping)
+            reload(l);
+        return 0;
+    }
+    if (l->stopping)
+        return 0;
+    l->stopping = true;
+    wd_notify_stopping();
+    wd_log(LOG_INFO, "%s: stopping; finishing the requests in flight",
+           si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    update_status(l);
+    if (wd_consumer_polling(l->svc->consumer))
+        wd_consumer_stop(l->svc->consumer); /* poll_done() exits once the calls in flight are over */
+    else
+        finish(l, 0);
+    return 0;
+}
+
+int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool once)
+{
+    struct loop l = {.src = src, .once = once, .interval_us = (uint64_t)cfg->poll_interval_ms * 1000};
+    struct wd_error err;
     int rc = 1;
     sigset_t mask;
 
-    /* sd-event delivers signals through a signalfd, which needs them blocked first. */
+    /*
+     * sd-event delivers signals through a signalfd, which needs them blocked first, and blocked before
+     * the worker threads start: they inherit the mask, and a thread that does not block SIGHUP would
+     * take its default action (exit).
+     */
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
-    if (sd_event_default(&ev) < 0 || sd_event_add_signal(ev, NULL, SIGTERM, on_signal, &l) < 0 ||
-        sd_event_add_signal(ev, NULL, SIGINT, on_signal, &l) < 0 ||
-        sd_event_add_signal(ev, NULL, SIGHUP, on_signal, &l) < 0 ||
-        sd_event_add_time_relative(ev, &l.timer, CLOCK_MONOTONIC, 0, 1000, on_timer, &l) < 0) {
+    l.svc = wd_service_new(cfg, once, &l.report, &err);
+    if (l.svc == NULL) {
+        wd_log(LOG_ERR, "%s", err.message);
+        return err.cls == WD_ERR_CONFIG ? EX_CONFIG : 1;
+    }
+
+    if (sd_event_default(&l.ev) < 0 || sd_event_add_signal(l.ev, NULL, SIGTERM, on_signal, &l) < 0 ||
+        sd_event_add_signal(l.ev, NULL, SIGINT, on_signal, &l) < 0 ||
+        sd_event_add_signal(l.ev, NULL, SIGHUP, on_signal, &l) < 0 ||
+        sd_event_add_time_relative(l.ev, &l.timer, CLOCK_MONOTONIC, 0, 1000, on_timer, &l) < 0 ||
+        sd_event_add_time_relative(l.ev, &l.status, CLOCK_MONOTONIC, STATUS_EVERY_USEC, 100000, on_status,
+                                   &l) < 0 ||
+        attach(&l) < 0) {
         wd_log(LOG_ERR, "cannot set up the event loop");
         goto out;
     }
-    sd_event_set_watchdog(ev, true);
-    sd_notify(0, "READY=1");
-    rc = sd_event_loop(ev);
+
+    l.watchdog_usec = wd_notify_watchdog_usec();
+    if (l.watchdog_usec > 0) {
+        uint64_t bound = (uint64_t)(l.svc->cfg.connect_timeout_ms + l.svc->cfg.timeout_ms) * 1000;
+        if (bound > l.watchdog_usec / 2)
+            wd_log(LOG_WARNING,
+                   "timeout_ms + connect_timeout_ms (%llu ms) is more than half of WatchdogSec "
+                   "(%llu ms): a slow call may get widgetd restarted",
+                   (unsigned long long)(bound / 1000), (unsigned long long)(l.watchdog_usec / 1000));
+        if (sd_event_add_time_relative(l.ev, &l.watchdog, CLOCK_MONOTONIC, l.watchdog_usec / 4, 100000,
+                                       on_watchdog, &l) < 0)
+            goto out;
+        sd_event_source_set_enabled(l.watchdog, SD_EVENT_ON);
+    }
+    sd_event_source_set_enabled(l.status, SD_EVENT_ON);
+    l.rate_since = now_usec(&l);
+
+    wd_log(LOG_INFO, "widgetd %s started: requests bucket '%s', %s store '%s', %d workers%s", WIDGETD_VERSION,
+           l.svc->cfg.requests_bucket, l.svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
+           l.svc->cfg.store_name, l.svc->cfg.workers, once ? ", once" : "");
+    wd_notify_ready();
+    update_status(&l);
+    rc = sd_event_loop(l.ev);
     if (rc < 0) {
-        wd_log(LOG_ERR, "event loop failed");
+        wd_log(LOG_ERR, "event loop failed: %s", strerror(-rc));
         rc = 1;
     }
+    fold_counters(&l);
+    struct wd_buf calls = {0};
+    for (int op = 0; op < WD_OP_COUNT; op++)
+        if (l.calls_before[op] > 0)
+            wd_buf_printf(&calls, "%s%s=%lu", calls.len ? " " : "", wd_op_name((enum wd_op)op),
+                          l.calls_before[op]);
+    wd_log(
+        LOG_INFO,
+        "exiting: %lu applied, %lu not found, %lu dead-lettered, %lu failed attempts, %lu retries; calls: %s",
+        l.report.applied, l.report.not_found, l.report.dead_lettered, l.report.failed, l.retries_before,
+        calls.data ? calls.data : "none");
+    wd_buf_free(&calls);
 out:
     sd_event_source_unref(l.timer);
-    sd_event_unref(ev);
+    sd_event_source_unref(l.io);
+    sd_event_source_unref(l.watchdog);
+    sd_event_source_unref(l.status);
+    sd_event_unref(l.ev);
+    if (l.have_pending)
+        wd_config_clear(&l.pending);
+    wd_service_free(l.svc);
     return rc;
 }

@@ -1,21 +1,17 @@
-/* The event loop (sd-event): the poll timer with idle back-off, signals and the watchdog. */
+/* The event loop (sd-event): poll timer with idle back-off, pipeline wake-ups, signals, reload, watchdog. */
 #ifndef WD_LOOP_H
 #define WD_LOOP_H
 
 #include <stdbool.h>
 
-#include "consumer.h"
-
-struct wd_loop_options {
-    bool once;
-    int poll_interval_ms;     /* base interval, used whenever work was found */
-    int poll_max_interval_ms; /* the idle back-off doubles the interval up to this */
-};
+#include "config.h"
 
 /*
- * Runs until SIGTERM/SIGINT (returns 0) or, with once, until a poll finds nothing left to take
- * (returns 0, or 75 when failed requests remain). Returns 1 on an internal error.
+ * Runs the daemon with cfg (taken over). Returns the exit code: 0 after SIGTERM/SIGINT or, with once,
+ * when a poll finds nothing left to take; 75 (once) when failed requests remain; 78 when the first
+ * configuration cannot be set up; 1 on an internal error. src is kept to re-read the configuration on
+ * SIGHUP.
  */
-int wd_loop_run(struct wd_consumer *consumer, const struct wd_loop_options *opts);
+int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool once);
 
 #endif

@@ -124,7 +124,9 @@ static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_a
         .max_response = call->max_response,
     };
     atomic_fetch_add(&aws->calls[call->op], 1);
-    if (wd_http_send(http, &hreq, resp, err) < 0)
+    int sent = wd_http_send(http, &hreq, resp, err);
+    atomic_fetch_add(&aws->attempts_done, 1);
+    if (sent < 0)
         goto out;
     if (resp->status >= 200 && resp->status < 300) {
         rc = 0;

@@ -45,6 +45,7 @@ struct wd_aws {
     struct wd_retry_policy retry;
     atomic_ulong calls[WD_OP_COUNT]; /* attempts sent, retries included */
     atomic_ulong retries;            /* attempts after the first */
+    atomic_ulong attempts_done;      /* attempts that ended, answered or not: proof of progress */
 };
 
 /* Maps a response with a failing status (or an error body) to err. Returns -1. */

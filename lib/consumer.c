@@ -10,17 +10,22 @@
  */
 #include "consumer.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <search.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "s3_xml.h"
 
 #define NO_ITEM SIZE_MAX
+#define LIST_TASK (SIZE_MAX - 1)
 #define MAX_REASON 1024
 
 enum item_state {
@@ -35,7 +40,7 @@ enum item_state {
     ST_GONE,    /* disappeared before it was read */
 };
 
-enum task_kind { TASK_READ, TASK_APPLY, TASK_DEAD_LETTER };
+enum task_kind { TASK_LIST, TASK_READ, TASK_APPLY, TASK_DEAD_LETTER };
 
 struct item {
     char *key;
@@ -75,11 +80,9 @@ struct wd_consumer {
 
     pthread_t *threads;
     int n_threads;
-    struct wd_http *list_http; /* the scheduler's own client, for listing */
 
     pthread_mutex_t lock;
     pthread_cond_t work_cv;
-    pthread_cond_t done_cv;
     struct task *queue; /* pending tasks, FIFO */
     size_t q_head, q_len, q_cap;
     size_t *done;     /* indexes of finished tasks */
@@ -87,8 +90,24 @@ struct wd_consumer {
     size_t done_len, done_cap;
     bool quit;
 
-    struct item *items; /* the current batch */
+    int efd;               /* eventfd: readable when tasks finished */
+    atomic_ulong progress; /* tasks finished, for the watchdog */
+
+    /* The poll in progress; touched only by the scheduler (and by the LIST task while it runs alone). */
+    bool polling, stopping, nomem;
+    double poll_start;
+    struct wd_poll_stats stats;
+    struct wd_error list_err;
+    int list_rc;
+    struct item *items; /* the current batch, in key order */
     size_t n_items;
+    struct hsearch_data widgets; /* widget identity -> 1 + index of its latest item */
+    bool have_table;
+    size_t next_read;  /* next item to read */
+    size_t frontier;   /* every item before it is read (or failed to be) */
+    size_t first_open; /* first item without an outcome */
+    size_t read_stop;  /* an item that could not be read: nothing from it on is applied */
+    size_t inflight;
 
     struct hold *holds;
     size_t n_holds;
@@ -239,6 +258,9 @@ static void run_dead_letter(struct wd_consumer *c, struct wd_http *http, struct 
     it->state = ST_DONE;
 }
 
+static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_poll_stats *stats,
+                      struct wd_error *err);
+
 static void *worker_main(void *arg)
 {
     struct wd_consumer *c = arg;
@@ -256,8 +278,10 @@ static void *worker_main(void *arg)
         c->q_len--;
         pthread_mutex_unlock(&c->lock);
 
-        struct item *it = &c->items[t.index];
-        if (http == NULL) {
+        struct item *it = t.kind == TASK_LIST ? NULL : &c->items[t.index];
+        if (t.kind == TASK_LIST) {
+            c->list_rc = list_batch(c, http, &c->stats, &c->list_err);
+        } else if (http == NULL) {
             it->err = err;
             it->state = ST_FAILED;
         } else if (t.kind == TASK_READ) {
@@ -270,7 +294,13 @@ static void *worker_main(void *arg)
 
         pthread_mutex_lock(&c->lock);
         c->done[c->done_len++] = t.index;
-        pthread_cond_signal(&c->done_cv);
+        atomic_fetch_add(&c->progress, 1);
+        pthread_mutex_unlock(&c->lock);
+        /* Wake the scheduler in the event loop. */
+        uint64_t one = 1;
+        ssize_t w = write(c->efd, &one, sizeof(one));
+        (void)w; /* an eventfd counter cannot overflow here; EAGAIN still leaves it readable */
+        pthread_mutex_lock(&c->lock);
     }
     pthread_mutex_unlock(&c->lock);
     wd_http_free(http);
@@ -345,6 +375,7 @@ static void clear_batch(struct wd_consumer *c)
 
 static void push_task(struct wd_consumer *c, enum task_kind kind, size_t index)
 {
+    c->inflight++;
     pthread_mutex_lock(&c->lock);
     c->queue[(c->q_head + c->q_len) % c->q_cap] = (struct task){kind, index};
     c->q_len++;
@@ -362,7 +393,8 @@ static bool is_dead_letter_key(const struct wd_consumer *c, const char *key)
  * Lists up to one page of request keys into a new batch, leaving out dead-letter keys and keys that are
  * held. A held key whose widget is unknown ends the batch: nothing after it may be applied before it.
  */
-static int list_batch(struct wd_consumer *c, struct wd_poll_stats *stats, struct wd_error *err)
+static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_poll_stats *stats,
+                      struct wd_error *err)
 {
     struct wd_s3_list page = {0};
     char *token = NULL;
@@ -379,10 +411,10 @@ static int list_batch(struct wd_consumer *c, struct wd_poll_stats *stats, struct
     for (int pages = 0; pages < 8 && !stop && c->n_items == 0; pages++) {
         struct wd_error lerr;
         wd_s3_list_clear(&page);
-        if (wd_s3_list(c->aws, c->list_http, c->cfg.s3, c->cfg.requests_bucket, c->cfg.requests_prefix,
-                       start_after, token, c->cfg.list_page, &page, &lerr) < 0) {
+        if (wd_s3_list(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, c->cfg.requests_prefix, start_after,
+                       token, c->cfg.list_page, &page, &lerr) < 0) {
             stats->list_failed = true;
-            c->emit(&(struct wd_event){.kind = WD_EV_LIST_FAILED, .err = &lerr}, c->ctx);
+            c->list_err = lerr;
             rc = 0;
             goto out;
         }
@@ -498,138 +530,199 @@ static int finish_item(struct wd_consumer *c, struct item *it, struct wd_poll_st
     return rc;
 }
 
-int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct wd_error *err)
+/* Starts reads, applies and dead-letters that may go now: ready applies first, then reads. */
+static void dispatch(struct wd_consumer *c)
 {
-    struct hsearch_data widgets;
-    bool have_table = false;
-    int rc = -1;
-    double now = now_s();
+    size_t workers = (size_t)c->cfg.workers;
+    if (c->stopping || c->nomem)
+        return; /* stop taking new work; what runs finishes */
+    for (size_t i = c->first_open; i < c->frontier && c->inflight < workers; i++) {
+        struct item *it = &c->items[i];
+        if (it->state == ST_BAD) {
+            it->state = ST_RUNNING;
+            push_task(c, TASK_DEAD_LETTER, i);
+        } else if (it->state == ST_READ) {
+            enum item_state ps = it->prev == NO_ITEM ? ST_DONE : c->items[it->prev].state;
+            if (ps == ST_FAILED || ps == ST_BLOCKED)
+                it->state = ST_BLOCKED;
+            if (ps != ST_DONE)
+                continue;
+            it->state = ST_RUNNING;
+            push_task(c, TASK_APPLY, i);
+        }
+    }
+    /* Reads run at most `window` items ahead of the first unfinished one, which bounds memory. */
+    size_t window = workers * 4;
+    while (c->inflight < workers && c->next_read < c->read_stop && c->next_read < c->first_open + window) {
+        c->items[c->next_read].state = ST_READING;
+        push_task(c, TASK_READ, c->next_read++);
+    }
+}
 
-    *stats = (struct wd_poll_stats){0};
+/* Moves the read frontier over newly read items, linking each to the previous item of its widget. */
+static void advance(struct wd_consumer *c)
+{
+    while (c->frontier < c->read_stop && c->items[c->frontier].state != ST_NEW &&
+           c->items[c->frontier].state != ST_READING) {
+        struct item *it = &c->items[c->frontier];
+        if (it->identity != NULL && it->state == ST_READ) {
+            if (widget_held(c, it->identity, c->poll_start)) {
+                it->state = ST_BLOCKED;
+            } else {
+                ENTRY e = {.key = it->identity, .data = NULL}, *found = NULL;
+                if (hsearch_r(e, ENTER, &found, &c->widgets) == 0) {
+                    c->nomem = true;
+                    return;
+                }
+                if (found->data != NULL)
+                    it->prev = (size_t)((uintptr_t)found->data - 1);
+                found->data = (void *)(uintptr_t)(c->frontier + 1);
+            }
+        }
+        c->frontier++;
+    }
+    while (c->first_open < c->n_items) {
+        enum item_state st = c->items[c->first_open].state;
+        if (st != ST_DONE && st != ST_GONE && st != ST_FAILED && st != ST_BLOCKED)
+            break;
+        c->first_open++;
+    }
+}
+
+/* The LIST task finished: start on the batch it found. */
+static void on_listed(struct wd_consumer *c)
+{
+    if (c->stats.list_failed)
+        c->emit(&(struct wd_event){.kind = WD_EV_LIST_FAILED, .err = &c->list_err}, c->ctx);
+    if (c->list_rc < 0) {
+        c->nomem = true;
+        return;
+    }
+    c->read_stop = c->n_items;
+    if (c->n_items == 0 || c->stopping)
+        return;
+    memset(&c->widgets, 0, sizeof(c->widgets));
+    if (hcreate_r(c->n_items * 2, &c->widgets) == 0) {
+        c->nomem = true;
+        return;
+    }
+    c->have_table = true;
+}
+
+static void on_finished(struct wd_consumer *c, size_t i)
+{
+    struct item *it = &c->items[i];
+    if (it->state == ST_READ || it->state == ST_BAD)
+        return; /* a read finished; advance() takes it from here */
+    if (it->state == ST_FAILED && it->identity == NULL && !it->bad && i < c->read_stop)
+        c->read_stop = i; /* unread: its widget is unknown, so nothing after it may go ahead */
+    if (finish_item(c, it, &c->stats) < 0)
+        c->nomem = true;
+}
+
+int wd_consumer_start(struct wd_consumer *c, struct wd_error *err)
+{
+    if (c->polling)
+        return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "a poll is already running");
+    c->stats = (struct wd_poll_stats){0};
+    c->poll_start = now_s();
     if (!c->cfg.once) {
         /*
          * An expired hold lets its request be tried again but is kept, so repeated failures back off
          * further; one long expired belongs to a request that has gone (taken by another consumer).
          */
         for (size_t i = 0; i < c->n_holds;)
-            if (now > c->holds[i].until + 2 * c->cfg.hold_max_s)
+            if (c->poll_start > c->holds[i].until + 2 * c->cfg.hold_max_s)
                 drop_hold(c, &c->holds[i]);
             else
                 i++;
     }
-    if (list_batch(c, stats, err) < 0)
-        goto out;
-    if (c->n_items == 0) {
-        rc = 0;
-        goto out;
-    }
-    memset(&widgets, 0, sizeof(widgets));
-    if (hcreate_r(c->n_items * 2, &widgets) == 0) {
-        wd_error_nomem(err);
-        goto out;
-    }
-    have_table = true;
+    c->polling = true;
+    c->next_read = c->frontier = c->first_open = 0;
+    c->read_stop = 0;
+    c->list_rc = 0;
+    push_task(c, TASK_LIST, LIST_TASK);
+    return 0;
+}
 
-    /*
-     * next_read: the next item to read; frontier: items before it are all read (or failed to be);
-     * read_stopped: an item could not be read, so nothing at or after it is applied this poll.
-     * Reads run at most `window` items ahead of the first unfinished one, which bounds memory.
-     */
-    size_t next_read = 0, frontier = 0, first_open = 0, inflight = 0;
-    size_t read_stop = c->n_items;
-    size_t window = (size_t)c->cfg.workers * 4;
+int wd_consumer_process(struct wd_consumer *c, bool *finished, struct wd_poll_stats *stats,
+                        struct wd_error *err)
+{
+    uint64_t count;
+    ssize_t r = read(c->efd, &count, sizeof(count));
+    (void)r; /* EAGAIN: nothing new; the done queue below is the truth */
+    *finished = false;
 
-    for (;;) {
-        /* Dispatch: applies and dead-letters that are ready first, then reads. */
-        for (size_t i = first_open; i < frontier && inflight < (size_t)c->cfg.workers; i++) {
-            struct item *it = &c->items[i];
-            if (it->state == ST_BAD) {
-                it->state = ST_RUNNING;
-                push_task(c, TASK_DEAD_LETTER, i);
-                inflight++;
-            } else if (it->state == ST_READ) {
-                enum item_state ps = it->prev == NO_ITEM ? ST_DONE : c->items[it->prev].state;
-                if (ps == ST_DONE) {
-                    it->state = ST_RUNNING;
-                    push_task(c, TASK_APPLY, i);
-                    inflight++;
-                } else if (ps == ST_FAILED || ps == ST_BLOCKED) {
-                    it->state = ST_BLOCKED;
-                }
-            }
-        }
-        while (inflight < (size_t)c->cfg.workers && next_read < read_stop &&
-               next_read < first_open + window) {
-            c->items[next_read].state = ST_READING;
-            push_task(c, TASK_READ, next_read++);
-            inflight++;
-        }
-        if (inflight == 0)
-            break;
-
-        pthread_mutex_lock(&c->lock);
-        while (c->done_len == 0)
-            pthread_cond_wait(&c->done_cv, &c->lock);
-        size_t n_done = c->done_len;
-        memcpy(c->finished, c->done, n_done * sizeof(*c->finished));
-        c->done_len = 0;
-        pthread_mutex_unlock(&c->lock);
-
-        for (size_t d = 0; d < n_done; d++) {
-            size_t i = c->finished[d];
-            struct item *it = &c->items[i];
-            inflight--;
-            if (it->state == ST_READ || it->state == ST_BAD)
-                continue; /* a read finished; the frontier below takes it from here */
-            if (it->state == ST_FAILED && it->identity == NULL && !it->bad && i < read_stop)
-                read_stop = i; /* unread: its widget is unknown, so nothing after it may go ahead */
-            if (finish_item(c, it, stats) < 0) {
-                inflight -= n_done - d - 1; /* those already left the done queue */
-                wd_error_nomem(err);
-                goto drain;
-            }
-        }
-
-        /* Advance the read frontier, linking each newly read item to the previous one of its widget. */
-        while (frontier < read_stop &&
-               (c->items[frontier].state != ST_NEW && c->items[frontier].state != ST_READING)) {
-            struct item *it = &c->items[frontier];
-            if (it->identity != NULL && it->state == ST_READ) {
-                if (widget_held(c, it->identity, now)) {
-                    it->state = ST_BLOCKED;
-                } else {
-                    ENTRY e = {.key = it->identity, .data = NULL}, *found = NULL;
-                    if (hsearch_r(e, ENTER, &found, &widgets) == 0) {
-                        wd_error_nomem(err);
-                        goto drain;
-                    }
-                    if (found->data != NULL)
-                        it->prev = (size_t)((uintptr_t)found->data - 1);
-                    found->data = (void *)(uintptr_t)(frontier + 1);
-                }
-            }
-            frontier++;
-        }
-        while (first_open < c->n_items &&
-               (c->items[first_open].state == ST_DONE || c->items[first_open].state == ST_GONE ||
-                c->items[first_open].state == ST_FAILED || c->items[first_open].state == ST_BLOCKED))
-            first_open++;
-    }
-    stats->held = c->n_holds;
-    rc = 0;
-    goto out;
-drain:
-    /* Out of memory mid-batch: let the running tasks finish before the batch is freed. */
     pthread_mutex_lock(&c->lock);
-    while (c->done_len < inflight)
-        pthread_cond_wait(&c->done_cv, &c->lock);
+    size_t n_done = c->done_len;
+    memcpy(c->finished, c->done, n_done * sizeof(*c->finished));
     c->done_len = 0;
     pthread_mutex_unlock(&c->lock);
-out:
-    if (have_table)
-        hdestroy_r(&widgets);
+
+    for (size_t d = 0; d < n_done; d++) {
+        c->inflight--;
+        if (c->finished[d] == LIST_TASK)
+            on_listed(c);
+        else
+            on_finished(c, c->finished[d]);
+    }
+    if (!c->polling)
+        return 0;
+    if (!c->nomem)
+        advance(c);
+    dispatch(c);
+    if (c->inflight > 0)
+        return 0;
+
+    /* Nothing runs and nothing more may start: the poll is over. */
+    c->stats.held = c->n_holds;
+    *stats = c->stats;
+    *finished = true;
+    c->polling = false;
+    if (c->have_table)
+        hdestroy_r(&c->widgets);
+    c->have_table = false;
     clear_batch(c);
-    return rc;
+    if (c->nomem) {
+        c->nomem = false;
+        return wd_error_nomem(err);
+    }
+    return 0;
+}
+
+void wd_consumer_stop(struct wd_consumer *c)
+{
+    c->stopping = true;
+}
+
+bool wd_consumer_polling(const struct wd_consumer *c)
+{
+    return c->polling;
+}
+
+int wd_consumer_fd(const struct wd_consumer *c)
+{
+    return c->efd;
+}
+
+unsigned long wd_consumer_progress(const struct wd_consumer *c)
+{
+    return atomic_load(&c->progress);
+}
+
+int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct wd_error *err)
+{
+    bool finished = false;
+    if (wd_consumer_start(c, err) < 0)
+        return -1;
+    while (!finished) {
+        struct pollfd pfd = {.fd = c->efd, .events = POLLIN};
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "poll: %s", strerror(errno));
+        if (wd_consumer_process(c, &finished, stats, err) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* --- life cycle ---------------------------------------------------------------------------------- */
@@ -647,12 +740,12 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
         c->cfg.workers = 1;
     if (c->cfg.list_page < 1 || c->cfg.list_page > 1000)
         c->cfg.list_page = 1000;
+    c->efd = -1;
     c->aws = aws;
     c->emit = fn;
     c->ctx = ctx;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->work_cv, NULL);
-    pthread_cond_init(&c->done_cv, NULL);
     c->q_cap = (size_t)c->cfg.list_page + (size_t)c->cfg.workers;
     c->done_cap = c->q_cap;
     c->queue = calloc(c->q_cap, sizeof(*c->queue));
@@ -663,8 +756,10 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
         wd_error_nomem(err);
         goto fail;
     }
-    if ((c->list_http = wd_http_new(&c->cfg.http, err)) == NULL)
+    if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "eventfd: %s", strerror(errno));
         goto fail;
+    }
     for (int i = 0; i < c->cfg.workers; i++) {
         if (pthread_create(&c->threads[i], NULL, worker_main, c) != 0) {
             wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "cannot start worker thread %d", i);
@@ -688,7 +783,10 @@ void wd_consumer_free(struct wd_consumer *c)
     pthread_mutex_unlock(&c->lock);
     for (int i = 0; i < c->n_threads; i++)
         pthread_join(c->threads[i], NULL);
-    wd_http_free(c->list_http);
+    if (c->efd >= 0)
+        close(c->efd);
+    if (c->have_table)
+        hdestroy_r(&c->widgets);
     clear_batch(c);
     while (c->n_holds > 0)
         drop_hold(c, &c->holds[c->n_holds - 1]);
@@ -699,6 +797,5 @@ void wd_consumer_free(struct wd_consumer *c)
     free(c->finished);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->work_cv);
-    pthread_cond_destroy(&c->done_cv);
     free(c);
 }

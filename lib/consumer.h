@@ -69,9 +69,24 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
 void wd_consumer_free(struct wd_consumer *c);
 
 /*
- * One poll: lists up to one page of requests and processes them to completion (or until they fail and
- * are held). Returns 0, or -1 only for an internal error (out of memory) with err.
+ * A poll lists up to one page of requests and processes them to an outcome (or until they fail and are
+ * held). It runs asynchronously so the caller's event loop stays responsive: wd_consumer_start() begins
+ * one; whenever wd_consumer_fd() is readable, wd_consumer_process() moves it on and sets *finished (and
+ * fills stats) when it is over. Events are emitted from wd_consumer_process() only.
  */
+int wd_consumer_start(struct wd_consumer *c, struct wd_error *err);
+int wd_consumer_process(struct wd_consumer *c, bool *finished, struct wd_poll_stats *stats,
+                        struct wd_error *err);
+int wd_consumer_fd(const struct wd_consumer *c);
+
+/* Stop taking new work for good: the running poll ends once the calls in flight have finished. */
+void wd_consumer_stop(struct wd_consumer *c);
+bool wd_consumer_polling(const struct wd_consumer *c);
+
+/* Tasks finished so far (each a bounded sequence of calls): a watchdog's proof of progress. */
+unsigned long wd_consumer_progress(const struct wd_consumer *c);
+
+/* One whole poll, blocking the caller (start, then process until finished). Returns 0 or -1 with err. */
 int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct wd_error *err);
 
 /* Escapes a reason for S3 user metadata: printable ASCII, at most max bytes, others as \xNN. */

@@ -1,0 +1,31 @@
+/* One running pipeline built from one configuration: endpoints, credentials, the consumer. */
+#ifndef WD_SERVICE_H
+#define WD_SERVICE_H
+
+#include "aws.h"
+#include "config.h"
+#include "consumer.h"
+#include "report.h"
+#include "s3.h"
+
+struct wd_service {
+    struct wd_config cfg; /* owned: the lib objects borrow its strings */
+    struct wd_aws aws;
+    struct wd_s3 s3;
+    struct wd_endpoint ddb;
+    struct wd_consumer *consumer;
+};
+
+/*
+ * Takes ownership of cfg (also on failure) and builds everything a poll needs. Nothing touches the
+ * network here: an unreachable endpoint shows up in the first poll, not as a start-up failure.
+ * Returns NULL with err (WD_ERR_CONFIG for bad endpoints or missing credentials).
+ */
+struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_report *report,
+                                  struct wd_error *err);
+void wd_service_free(struct wd_service *s);
+
+/* "applied=.. GetObject=.. ..." for the exit line and STATUS=. */
+void wd_service_format_calls(const struct wd_service *s, struct wd_buf *out);
+
+#endif
