@@ -268,7 +268,10 @@ class Harness:
                 self._own_standins_dir = None
         else:
             self._stop_standins()
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.failed:
+                print("# widgetd logs kept in %s" % self.workdir, flush=True)
+            else:
+                shutil.rmtree(self.workdir, ignore_errors=True)
 
     # ----- names, buckets, tables -----
 
@@ -409,6 +412,10 @@ class Harness:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
                 rc = proc.returncode
+            finally:
+                if proc.poll() is None:   # interrupted (signal): do not leave widgetd behind
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
         elapsed = time.monotonic() - t0
         with open(log_path, "rb") as f:
             stderr = f.read().decode("utf-8", "replace")
