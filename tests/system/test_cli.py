@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """System test of widgetd's command line and config file: the old script's flags, -c FILE, key prefixes
-and a separate dead-letter location, config errors (exit 78, one line naming file:line), --version, -h,
+and a separate dead-letter location, config errors (exit 78, one line naming file:line), -n
+(--check-config), --version, -h,
 --once on an empty bucket, and deployment faults (missing store, wrong secret: nothing dead-lettered,
 requests kept, exit 75)."""
 import json
@@ -152,6 +153,18 @@ def main():
             # a file that does not exist
             path = os.path.join(h.workdir, "does-not-exist.conf")
             check_config_error(h, "config file does not exist", path, must_name=path)
+
+    with h.case("check-config") as selected:
+        if selected:
+            good = write_config(h, "check-good.conf", config_text(h, "some-bucket", "dynamodb", "some-table"))
+            run = h.run_widgetd(["-c", good, "-n"], name="check-good", timeout=30)
+            out = run.stdout + run.stderr
+            h.check(run.rc == 0 and "configuration OK" in out, "-n on a good file: 'configuration OK', exit 0",
+                    "  exit %s, output %r" % (run.rc, out[:300]))
+            bad = write_config(h, "check-bad.conf", config_text(h, "some-bucket", "nosql", "some-table"))
+            run = h.run_widgetd(["-c", bad, "--check-config"], name="check-bad", timeout=30)
+            h.check(run.rc == 78 and bad + ":" in run.stderr, "--check-config on a bad file: file:line, exit 78",
+                    "  exit %s\n%s" % (run.rc, run.tail()))
 
     with h.case("version-and-help") as selected:
         if selected:
