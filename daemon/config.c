@@ -88,7 +88,7 @@ static int set_bool(bool *dst, const char *value, struct wd_error *err)
 int wd_config_set(struct wd_config *cfg, const char *section, const char *key, const char *value,
                   struct wd_error *err)
 {
-    long n;
+    long n = 0;
 #define IS(s, k) (strcmp(section, s) == 0 && strcmp(key, k) == 0)
     if (IS("requests", "bucket"))
         return set_str(&cfg->requests_bucket, value, err);
@@ -323,8 +323,13 @@ int wd_config_load(const struct wd_config_sources *src, struct wd_config *out, s
     }
     if (src->destination_name && wd_config_set(&cfg, "store", "name", src->destination_name, err) < 0)
         goto fail;
-    if (wd_config_validate(&cfg, err) < 0)
+    if (wd_config_validate(&cfg, err) < 0) {
+        /* Not tied to one line, but the operator still needs to know which file to fix. */
+        char msg[sizeof(err->message)];
+        snprintf(msg, sizeof(msg), "%s", err->message);
+        wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "%s: %s", src->path, msg);
         goto fail;
+    }
     *out = cfg;
     return 0;
 fail:

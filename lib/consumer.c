@@ -44,7 +44,9 @@ enum task_kind { TASK_LIST, TASK_READ, TASK_APPLY, TASK_DEAD_LETTER };
 
 struct item {
     char *key;
-    enum item_state state;
+    enum item_state state;   /* the scheduler's view; only the scheduler writes it */
+    enum item_state outcome; /* written by the worker; becomes state when the scheduler takes the result */
+    struct wd_buf body;      /* a bad request's whole body, to set it aside with one PUT */
     struct wd_request *req;
     char *identity;
     size_t prev; /* previous item of the same widget in this batch, or NO_ITEM */
@@ -167,35 +169,43 @@ static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *i
                   &it->err) < 0) {
         if (it->err.cls == WD_ERR_NOT_FOUND) {
             it->vanished = true;
-            it->state = ST_GONE;
+            it->outcome = ST_GONE;
         } else if (strcmp(it->err.code, "ResponseTooLarge") == 0) {
             wd_error_set(&it->err, WD_ERR_BAD_INPUT, 0, NULL, "request is larger than %d bytes",
                          WD_REQUEST_MAX_BYTES);
-            it->state = ST_BAD;
+            it->outcome = ST_BAD;
             it->bad = true;
         } else {
-            it->state = ST_FAILED;
+            it->outcome = ST_FAILED;
         }
         goto out;
     }
     if (wd_request_parse(body.data ? body.data : "", body.len, &it->req, &it->err) < 0) {
         it->bad = it->err.cls == WD_ERR_BAD_INPUT;
-        it->state = it->bad ? ST_BAD : ST_FAILED;
+        it->outcome = it->bad ? ST_BAD : ST_FAILED;
+        if (it->bad) {
+            it->body = body; /* kept to write the dead letter */
+            body = (struct wd_buf){0};
+        }
         goto out;
     }
     if (wd_store_identity(c->cfg.store.kind, it->req, &ident) < 0 ||
         (it->identity = wd_buf_steal(&ident)) == NULL) {
         wd_error_nomem(&it->err);
-        it->state = ST_FAILED;
+        it->outcome = ST_FAILED;
         goto out;
     }
-    it->state = ST_READ;
+    it->outcome = ST_READ;
 out:
     wd_buf_free(&body);
     wd_buf_free(&ident);
 }
 
-/* Copies the request to the dead-letter location with the reason, then deletes it from the intake. */
+/*
+ * Sets the request aside in the dead-letter location with the reason, then deletes it from the intake.
+ * A bad request whose body was read whole is written with one PUT of those bytes; otherwise (too large
+ * to read, or rejected by the store after parsing) it is copied server-side.
+ */
 static int dead_letter(struct wd_consumer *c, struct wd_http *http, struct item *it,
                        const struct wd_error *why, struct wd_error *err)
 {
@@ -207,9 +217,14 @@ static int dead_letter(struct wd_consumer *c, struct wd_http *http, struct item 
         goto out;
     }
     struct wd_header meta[] = {{"widgetd-error", reason.data}};
-    if (wd_s3_copy(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, dl_bucket(c), dst.data, meta, 1,
-                   err) < 0)
+    if (it->body.data != NULL) {
+        if (wd_s3_put(c->aws, http, c->cfg.s3, dl_bucket(c), dst.data, it->body.data, it->body.len,
+                      "application/json", meta, 1, err) < 0)
+            goto out;
+    } else if (wd_s3_copy(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, dl_bucket(c), dst.data,
+                          meta, 1, err) < 0) {
         goto out;
+    }
     rc = wd_s3_delete(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, err);
 out:
     wd_buf_free(&reason);
@@ -223,39 +238,39 @@ static void run_apply(struct wd_consumer *c, struct wd_http *http, struct item *
     struct wd_error why;
     if (wd_store_apply(&c->cfg.store, c->aws, http, it->req, &res, &it->err) < 0) {
         if (!wd_store_rejects_content(&it->err)) {
-            it->state = ST_FAILED;
+            it->outcome = ST_FAILED;
             return;
         }
         /* The store refuses this request's content for good (e.g. an item over 400 KB): set it aside. */
         why = it->err;
         if (dead_letter(c, http, it, &why, &it->err) < 0) {
-            it->state = ST_FAILED;
+            it->outcome = ST_FAILED;
             return;
         }
         it->err = why;
         it->dead_lettered = true;
-        it->state = ST_DONE;
+        it->outcome = ST_DONE;
         return;
     }
     it->not_found = res.not_found;
     /* Only now, with the effect durable in the store, may the request leave the bucket (SPEC 5). */
     if (wd_s3_delete(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, &it->err) < 0) {
-        it->state = ST_FAILED;
+        it->outcome = ST_FAILED;
         return;
     }
-    it->state = ST_DONE;
+    it->outcome = ST_DONE;
 }
 
 static void run_dead_letter(struct wd_consumer *c, struct wd_http *http, struct item *it)
 {
     struct wd_error why = it->err;
     if (dead_letter(c, http, it, &why, &it->err) < 0) {
-        it->state = ST_FAILED;
+        it->outcome = ST_FAILED;
         return;
     }
     it->err = why;
     it->dead_lettered = true;
-    it->state = ST_DONE;
+    it->outcome = ST_DONE;
 }
 
 static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_poll_stats *stats,
@@ -283,7 +298,7 @@ static void *worker_main(void *arg)
             c->list_rc = list_batch(c, http, &c->stats, &c->list_err);
         } else if (http == NULL) {
             it->err = err;
-            it->state = ST_FAILED;
+            it->outcome = ST_FAILED;
         } else if (t.kind == TASK_READ) {
             run_read(c, http, it);
         } else if (t.kind == TASK_APPLY) {
@@ -366,6 +381,7 @@ static void clear_batch(struct wd_consumer *c)
     for (size_t i = 0; i < c->n_items; i++) {
         free(c->items[i].key);
         free(c->items[i].identity);
+        wd_buf_free(&c->items[i].body);
         wd_request_free(c->items[i].req);
     }
     free(c->items);
@@ -661,10 +677,13 @@ int wd_consumer_process(struct wd_consumer *c, bool *finished, struct wd_poll_st
 
     for (size_t d = 0; d < n_done; d++) {
         c->inflight--;
-        if (c->finished[d] == LIST_TASK)
+        if (c->finished[d] == LIST_TASK) {
             on_listed(c);
-        else
-            on_finished(c, c->finished[d]);
+            continue;
+        }
+        /* The lock handed the worker's writes over; only now does the scheduler see the outcome. */
+        c->items[c->finished[d]].state = c->items[c->finished[d]].outcome;
+        on_finished(c, c->finished[d]);
     }
     if (!c->polling)
         return 0;

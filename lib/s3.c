@@ -146,16 +146,6 @@ int wd_s3_head(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
     return rc;
 }
 
-int wd_s3_put(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
-              const char *key, const void *body, size_t len, const char *content_type, struct wd_error *err)
-{
-    struct wd_http_response resp = {0};
-    struct wd_header h[] = {{"Content-Type", content_type}};
-    int rc = s3_call(aws, http, s3, WD_OP_S3_PUT, "PUT", bucket, key, NULL, h, 1, body, len, 0, &resp, err);
-    wd_http_response_clear(&resp);
-    return rc;
-}
-
 int wd_s3_delete(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
                  const char *key, struct wd_error *err)
 {
@@ -168,6 +158,43 @@ int wd_s3_delete(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s
 
 #define MAX_META 8
 
+/* Appends "X-Amz-Meta-<name>: value" headers to h[*n]; the names are built in names[]. */
+static int add_meta(const struct wd_header *meta, size_t n_meta, struct wd_buf names[MAX_META],
+                    struct wd_header *h, size_t *n, struct wd_error *err)
+{
+    if (n_meta > MAX_META)
+        return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "too many metadata entries");
+    for (size_t i = 0; i < n_meta; i++) {
+        if (wd_buf_printf(&names[i], "X-Amz-Meta-%s", meta[i].name) < 0)
+            return wd_error_nomem(err);
+        h[(*n)++] = (struct wd_header){names[i].data, meta[i].value};
+    }
+    return 0;
+}
+
+static void free_meta(struct wd_buf names[MAX_META])
+{
+    for (size_t i = 0; i < MAX_META; i++)
+        wd_buf_free(&names[i]);
+}
+
+int wd_s3_put(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+              const char *key, const void *body, size_t len, const char *content_type,
+              const struct wd_header *meta, size_t n_meta, struct wd_error *err)
+{
+    struct wd_http_response resp = {0};
+    struct wd_buf names[MAX_META] = {{0}};
+    struct wd_header h[1 + MAX_META];
+    size_t n = 0;
+    int rc = -1;
+    h[n++] = (struct wd_header){"Content-Type", content_type};
+    if (add_meta(meta, n_meta, names, h, &n, err) == 0)
+        rc = s3_call(aws, http, s3, WD_OP_S3_PUT, "PUT", bucket, key, NULL, h, n, body, len, 0, &resp, err);
+    free_meta(names);
+    wd_http_response_clear(&resp);
+    return rc;
+}
+
 int wd_s3_copy(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *src_bucket,
                const char *src_key, const char *dst_bucket, const char *dst_key, const struct wd_header *meta,
                size_t n_meta, struct wd_error *err)
@@ -178,8 +205,6 @@ int wd_s3_copy(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
     struct wd_header h[3 + MAX_META];
     int rc = -1;
 
-    if (n_meta > MAX_META)
-        return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "too many metadata entries");
     if (wd_buf_append_char(&source, '/') < 0 ||
         wd_uri_encode(&source, src_bucket, strlen(src_bucket), false) < 0 ||
         wd_buf_append_char(&source, '/') < 0 || wd_uri_encode(&source, src_key, strlen(src_key), true) < 0) {
@@ -190,13 +215,8 @@ int wd_s3_copy(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
     h[n++] = (struct wd_header){"Content-Type", "application/json"};
     h[n++] = (struct wd_header){"X-Amz-Copy-Source", source.data};
     h[n++] = (struct wd_header){"X-Amz-Metadata-Directive", "REPLACE"};
-    for (size_t i = 0; i < n_meta; i++) {
-        if (wd_buf_printf(&names[i], "X-Amz-Meta-%s", meta[i].name) < 0) {
-            wd_error_nomem(err);
-            goto out;
-        }
-        h[n++] = (struct wd_header){names[i].data, meta[i].value};
-    }
+    if (add_meta(meta, n_meta, names, h, &n, err) < 0)
+        goto out;
     if (s3_call(aws, http, s3, WD_OP_S3_COPY, "PUT", dst_bucket, dst_key, NULL, h, n, NULL, 0, 0, &resp,
                 err) < 0)
         goto out;
@@ -207,8 +227,7 @@ int wd_s3_copy(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
     }
     rc = 0;
 out:
-    for (size_t i = 0; i < MAX_META; i++)
-        wd_buf_free(&names[i]);
+    free_meta(names);
     wd_buf_free(&source);
     wd_http_response_clear(&resp);
     return rc;

@@ -43,8 +43,10 @@ int wd_s3_get(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, 
 int wd_s3_head(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
                const char *key, struct wd_error *err);
 
+/* meta: user metadata (names without the x-amz-meta- prefix), n_meta of them (may be 0). */
 int wd_s3_put(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
-              const char *key, const void *body, size_t len, const char *content_type, struct wd_error *err);
+              const char *key, const void *body, size_t len, const char *content_type,
+              const struct wd_header *meta, size_t n_meta, struct wd_error *err);
 
 int wd_s3_delete(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
                  const char *key, struct wd_error *err);

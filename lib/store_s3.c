@@ -17,7 +17,7 @@ int wd_store_s3_apply(const struct wd_store *store, struct wd_aws *aws, struct w
         if (wd_widget_s3_create(req, &body, err) < 0)
             goto out;
         rc = wd_s3_put(aws, http, store->s3, store->name, key.data, body.data, body.len, "application/json",
-                       err);
+                       NULL, 0, err);
         break;
     case WD_REQ_UPDATE:
         /* Requests of one widget run one at a time (consumer.c), so read-modify-write is safe here. */
@@ -31,7 +31,7 @@ int wd_store_s3_apply(const struct wd_store *store, struct wd_aws *aws, struct w
         if (wd_widget_s3_update(stored.data ? stored.data : "", stored.len, req, &body, err) < 0)
             goto out;
         rc = wd_s3_put(aws, http, store->s3, store->name, key.data, body.data, body.len, "application/json",
-                       err);
+                       NULL, 0, err);
         break;
     case WD_REQ_DELETE:
         /* S3 answers 204 to a DELETE of a missing key; only a HEAD can tell us to warn. */
