@@ -33,6 +33,7 @@ struct loop {
     struct wd_report report;
     unsigned long calls_before[WD_OP_COUNT]; /* calls of services replaced by reloads */
     unsigned long retries_before;
+    unsigned long refusals_before;
 
     sd_event_source *timer, *io, *watchdog, *status;
     uint64_t interval_us; /* the next idle wait */
@@ -41,6 +42,7 @@ struct loop {
     uint64_t watchdog_usec;
     unsigned long watchdog_progress;
 
+    long skew_logged; /* the clock offset last reported */
     size_t last_backlog;
     unsigned long rate_applied; /* for requests/s in STATUS= */
     uint64_t rate_since;
@@ -115,6 +117,7 @@ static void fold_counters(struct loop *l)
     for (int op = 0; op < WD_OP_COUNT; op++)
         l->calls_before[op] += atomic_load(&l->svc->aws.calls[op]);
     l->retries_before += atomic_load(&l->svc->aws.retries);
+    l->refusals_before += atomic_load(&l->svc->aws.quota_refusals);
 }
 
 static int on_pipeline(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -141,6 +144,8 @@ static void swap_config(struct loop *l)
         return;
     }
     fold_counters(l);
+    /* The clock does not change with the configuration. */
+    atomic_store(&fresh->aws.skew_s, atomic_load(&l->svc->aws.skew_s));
     wd_service_free(l->svc);
     l->svc = fresh;
     if (attach(l) < 0) {
@@ -165,6 +170,12 @@ static void finish(struct loop *l, int code)
 static void poll_done(struct loop *l, const struct wd_poll_stats *st)
 {
     l->last_backlog = st->listed;
+    long skew = atomic_load(&l->svc->aws.skew_s);
+    if (skew != l->skew_logged) {
+        wd_log(LOG_WARNING, "clock skew: AWS's clock is %ld s %s ours; signing with AWS's time (check NTP)",
+               skew < 0 ? -skew : skew, skew < 0 ? "behind" : "ahead of");
+        l->skew_logged = skew;
+    }
     if (l->stopping) {
         finish(l, 0);
         return;
@@ -337,11 +348,11 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
         if (l.calls_before[op] > 0)
             wd_buf_printf(&calls, "%s%s=%lu", calls.len ? " " : "", wd_op_name((enum wd_op)op),
                           l.calls_before[op]);
-    wd_log(
-        LOG_INFO,
-        "exiting: %lu applied, %lu not found, %lu dead-lettered, %lu failed attempts, %lu retries; calls: %s",
-        l.report.applied, l.report.not_found, l.report.dead_lettered, l.report.failed, l.retries_before,
-        calls.data ? calls.data : "none");
+    wd_log(LOG_INFO,
+           "exiting: %lu applied, %lu not found, %lu dead-lettered, %lu failed attempts, %lu retries, "
+           "%lu retries refused by the retry quota; calls: %s",
+           l.report.applied, l.report.not_found, l.report.dead_lettered, l.report.failed, l.retries_before,
+           l.refusals_before, calls.data ? calls.data : "none");
     wd_buf_free(&calls);
 out:
     sd_event_source_unref(l.timer);

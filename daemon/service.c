@@ -39,6 +39,7 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
         c->path_style == WD_PATH_STYLE_YES || (c->path_style == WD_PATH_STYLE_AUTO && custom_s3);
     if (wd_credentials_load(c->profile, &s->aws.creds, err) < 0)
         goto fail;
+    wd_aws_init(&s->aws);
     s->aws.region = c->region;
     s->aws.retry = wd_retry_policy_default();
 

@@ -95,7 +95,7 @@ static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_a
     struct wd_sigv4_params params = {
         .region = aws->region,
         .service = call->service,
-        .time = time(NULL),
+        .time = time(NULL) + atomic_load(&aws->skew_s),
         .normalize_path = !call->s3_rules,
         .double_encode_path = !call->s3_rules,
         .sign_body = call->s3_rules,
@@ -139,14 +139,57 @@ out:
     return rc;
 }
 
+void wd_aws_init(struct wd_aws *aws)
+{
+    for (int i = 0; i < 2; i++)
+        wd_retry_quota_init(&aws->quota[i], WD_RETRY_QUOTA_CAPACITY);
+    atomic_init(&aws->skew_s, 0);
+}
+
+bool wd_aws_clock_skewed(const struct wd_error *err, const char *date_header, time_t now, long *offset)
+{
+    static const char *const codes[] = {"RequestTimeTooSkewed", "InvalidSignatureException",
+                                        "SignatureDoesNotMatch", "RequestExpired"};
+    bool about_time = false;
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        about_time |= strcmp(err->code, codes[i]) == 0;
+    if (!about_time || date_header == NULL || date_header[0] == '\0')
+        return false;
+    time_t server = wd_http_parse_date(date_header);
+    if (server == (time_t)-1)
+        return false;
+    long diff = (long)(server - now);
+    /* SigV4 allows 15 minutes; a few minutes of offset is not what made this call fail. */
+    if (diff > -240 && diff < 240)
+        return false;
+    *offset = diff;
+    return true;
+}
+
 int wd_aws_call(struct wd_aws *aws, struct wd_http *http, const struct wd_aws_call *call,
                 struct wd_http_response *resp, struct wd_error *err)
 {
+    struct wd_retry_quota *quota = &aws->quota[call->s3_rules ? 0 : 1];
+    int cost = 0;
     for (int attempt = 1;; attempt++) {
-        if (call_once(aws, http, call, resp, err) == 0)
+        if (call_once(aws, http, call, resp, err) == 0) {
+            wd_retry_quota_success(quota, cost);
             return 0;
+        }
+        long offset;
+        if (attempt < aws->retry.max_attempts &&
+            wd_aws_clock_skewed(err, resp->date, time(NULL) + atomic_load(&aws->skew_s), &offset)) {
+            /* Our clock is off: sign with the server's time and try again at once. */
+            atomic_fetch_add(&aws->skew_s, offset);
+            atomic_fetch_add(&aws->retries, 1);
+            continue;
+        }
         if (!wd_retry_should(&aws->retry, err, attempt))
             return -1;
+        if ((cost = wd_retry_quota_acquire(quota, err)) == 0) {
+            atomic_fetch_add(&aws->quota_refusals, 1);
+            return -1;
+        }
         atomic_fetch_add(&aws->retries, 1);
         sleep_seconds(wd_retry_delay(&aws->retry, attempt));
     }

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "credentials.h"
 #include "error.h"
@@ -46,7 +47,21 @@ struct wd_aws {
     atomic_ulong calls[WD_OP_COUNT]; /* attempts sent, retries included */
     atomic_ulong retries;            /* attempts after the first */
     atomic_ulong attempts_done;      /* attempts that ended, answered or not: proof of progress */
+    atomic_ulong quota_refusals;     /* retries refused because the retry quota was empty */
+    struct wd_retry_quota quota[2];  /* per endpoint: [0] S3, [1] DynamoDB */
+    /*
+     * Seconds the servers' clocks are ahead of ours, learnt from the Date header of a response that
+     * refused a signature as too old or too new. Every signature uses time(NULL) + skew_s.
+     */
+    atomic_long skew_s;
 };
+
+/* Sets up the counters, quotas and clock offset of a zeroed struct wd_aws. */
+void wd_aws_init(struct wd_aws *aws);
+
+/* True when err is a refusal because of the signing time, and the Date header shows our clock is off by
+ * more than 4 minutes; *offset is then the server's time minus ours. */
+bool wd_aws_clock_skewed(const struct wd_error *err, const char *date_header, time_t now, long *offset);
 
 /* Maps a response with a failing status (or an error body) to err. Returns -1. */
 typedef int (*wd_classify_fn)(long status, const char *body, size_t len, struct wd_error *err);

@@ -219,3 +219,8 @@ void wd_http_response_clear(struct wd_http_response *r)
     r->status = 0;
     r->date[0] = '\0';
 }
+
+time_t wd_http_parse_date(const char *s)
+{
+    return curl_getdate(s, NULL);
+}

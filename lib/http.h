@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "buf.h"
 #include "error.h"
@@ -49,6 +50,9 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
                  struct wd_error *err);
 
 void wd_http_response_clear(struct wd_http_response *r);
+
+/* Parses an HTTP date (RFC 1123 and the older forms), or returns (time_t)-1. */
+time_t wd_http_parse_date(const char *s);
 
 /* curl_global_init: call once before any thread starts. Returns 0 or -1. */
 int wd_http_global_init(void);

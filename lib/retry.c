@@ -2,6 +2,7 @@
 #include "retry.h"
 
 #include <math.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/random.h>
 
@@ -33,4 +34,31 @@ double wd_retry_delay(const struct wd_retry_policy *p, int attempt)
     if (cap > p->max_backoff_s)
         cap = p->max_backoff_s;
     return r * cap;
+}
+
+void wd_retry_quota_init(struct wd_retry_quota *q, int capacity)
+{
+    atomic_init(&q->tokens, capacity);
+    q->capacity = capacity;
+}
+
+int wd_retry_quota_acquire(struct wd_retry_quota *q, const struct wd_error *err)
+{
+    int cost = strcmp(err->code, "Timeout") == 0 ? WD_RETRY_TIMEOUT_COST : WD_RETRY_COST;
+    int have = atomic_load(&q->tokens);
+    while (have >= cost)
+        if (atomic_compare_exchange_weak(&q->tokens, &have, have - cost))
+            return cost;
+    return 0;
+}
+
+void wd_retry_quota_success(struct wd_retry_quota *q, int cost)
+{
+    int add = cost > 0 ? cost : WD_RETRY_NO_RETRY_REFILL;
+    int have = atomic_load(&q->tokens);
+    while (have < q->capacity) {
+        int next = have + add > q->capacity ? q->capacity : have + add;
+        if (atomic_compare_exchange_weak(&q->tokens, &have, next))
+            return;
+    }
 }

@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <string.h>
+
+#include "aws.h"
 #include "retry.h"
 
 static double fixed(void *ctx)
@@ -56,11 +59,64 @@ static void test_should(void **state)
     }
 }
 
+static void test_quota(void **state)
+{
+    (void)state;
+    struct wd_retry_quota q;
+    struct wd_error e = {.cls = WD_ERR_TRANSIENT};
+    wd_retry_quota_init(&q, 500);
+    /* 100 retries of 5 tokens empty the bucket; the 101st is refused. */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(wd_retry_quota_acquire(&q, &e), 5);
+    assert_int_equal(wd_retry_quota_acquire(&q, &e), 0);
+    /* A success after a retry gives its 5 back; a plain success gives 1. */
+    wd_retry_quota_success(&q, 5);
+    assert_int_equal(atomic_load(&q.tokens), 5);
+    wd_retry_quota_success(&q, 0);
+    assert_int_equal(atomic_load(&q.tokens), 6);
+    /* A retry after a timeout costs 10. */
+    strcpy(e.code, "Timeout");
+    assert_int_equal(wd_retry_quota_acquire(&q, &e), 0);
+    for (int i = 0; i < 4; i++)
+        wd_retry_quota_success(&q, 0);
+    assert_int_equal(wd_retry_quota_acquire(&q, &e), 10);
+    assert_int_equal(atomic_load(&q.tokens), 0);
+    /* Never above capacity. */
+    for (int i = 0; i < 1000; i++)
+        wd_retry_quota_success(&q, 5);
+    assert_int_equal(atomic_load(&q.tokens), 500);
+}
+
+static void test_clock_skew(void **state)
+{
+    (void)state;
+    struct wd_error e = {.cls = WD_ERR_AUTH};
+    long off = 0;
+    /* Sun, 06 Nov 1994 08:49:37 GMT = 784111777 */
+    time_t server = 784111777;
+    strcpy(e.code, "RequestTimeTooSkewed");
+    assert_true(wd_aws_clock_skewed(&e, "Sun, 06 Nov 1994 08:49:37 GMT", server - 1200, &off));
+    assert_int_equal(off, 1200);
+    strcpy(e.code, "InvalidSignatureException");
+    assert_true(wd_aws_clock_skewed(&e, "Sun, 06 Nov 1994 08:49:37 GMT", server + 1200, &off));
+    assert_int_equal(off, -1200);
+    /* A small offset did not cause the refusal: keep the clock. */
+    assert_false(wd_aws_clock_skewed(&e, "Sun, 06 Nov 1994 08:49:37 GMT", server - 60, &off));
+    /* Other codes, no or bad Date header: not a skew. */
+    strcpy(e.code, "AccessDenied");
+    assert_false(wd_aws_clock_skewed(&e, "Sun, 06 Nov 1994 08:49:37 GMT", server - 1200, &off));
+    strcpy(e.code, "SignatureDoesNotMatch");
+    assert_false(wd_aws_clock_skewed(&e, "", server - 1200, &off));
+    assert_false(wd_aws_clock_skewed(&e, "yesterday-ish", server - 1200, &off));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delay),
         cmocka_unit_test(test_should),
+        cmocka_unit_test(test_quota),
+        cmocka_unit_test(test_clock_skew),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
