@@ -65,12 +65,13 @@ static void update_status(struct loop *l)
 {
     struct wd_report *r = &l->report;
     const char *state = l->stopping ? "stopping" : wd_consumer_polling(l->svc->consumer) ? "working" : "idle";
+    bool trouble = r->episode_class != 0 || r->list_episode;
     wd_notify_status(
         "%s: %lu applied, %lu not found, %lu dead-lettered, %lu failed, %lu retries; backlog %zu; "
         "%.1f req/s; next poll in %llu ms%s%s",
         state, r->applied, r->not_found, r->dead_lettered, r->failed, total_retries(l), l->last_backlog,
-        l->rate, (unsigned long long)(l->interval_us / 1000), r->episode_class ? "; " : "",
-        r->episode_class ? r->last_error : "");
+        l->rate, (unsigned long long)(l->interval_us / 1000), trouble ? "; " : "",
+        trouble ? r->last_error : "");
 }
 
 static int on_status(sd_event_source *s, uint64_t usec, void *userdata)
@@ -170,6 +171,10 @@ static void finish(struct loop *l, int code)
 static void poll_done(struct loop *l, const struct wd_poll_stats *st)
 {
     l->last_backlog = st->listed;
+    if (!st->list_failed && l->report.list_episode) {
+        wd_log(LOG_NOTICE, "the requests bucket can be listed again");
+        l->report.list_episode = false;
+    }
     long skew = atomic_load(&l->svc->aws.skew_s);
     if (skew != l->skew_logged) {
         wd_log(LOG_WARNING, "clock skew: AWS's clock is %ld s %s ours; signing with AWS's time (check NTP)",

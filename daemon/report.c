@@ -106,9 +106,11 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
         r->list_failures++;
         snprintf(r->last_error, sizeof(r->last_error), "cannot list requests: %s: %s",
                  wd_error_class_name(ev->err->cls), ev->err->message);
-        if (new_episode(r, ev->err))
-            wd_log(LOG_ERR, "cannot list the requests bucket: %s error: %s; will retry",
+        /* Whatever the cause, one line per outage: every idle poll would repeat it. */
+        if (!r->list_episode)
+            wd_log(LOG_ERR, "cannot list the requests bucket: %s error: %s; will retry with back-off",
                    wd_error_class_name(ev->err->cls), ev->err->message);
+        r->list_episode = true;
         break;
     case WD_EV_VANISHED:
         wd_log_request(LOG_WARNING, &ids,

@@ -15,6 +15,7 @@ struct wd_report {
     /* Deployment faults (auth, missing bucket/table) are logged once per episode, not per request. */
     char episode_code[64];
     int episode_class;
+    bool list_episode; /* listing the requests bucket fails; logged once until a listing works again */
 };
 
 /* The wd_event_fn for the consumer; ctx is a struct wd_report. */
