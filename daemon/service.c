@@ -26,6 +26,7 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
         wd_error_nomem(err);
         return NULL;
     }
+    wd_aws_init(&s->aws);
     s->cfg = *cfg;
     *cfg = (struct wd_config){0};
     const struct wd_config *c = &s->cfg;
@@ -39,7 +40,6 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
         c->path_style == WD_PATH_STYLE_YES || (c->path_style == WD_PATH_STYLE_AUTO && custom_s3);
     if (wd_credentials_load(c->profile, &s->aws.creds, err) < 0)
         goto fail;
-    wd_aws_init(&s->aws);
     s->aws.region = c->region;
     s->aws.retry = wd_retry_policy_default();
 
@@ -76,6 +76,7 @@ void wd_service_free(struct wd_service *s)
     if (s == NULL)
         return;
     wd_consumer_free(s->consumer);
+    wd_aws_cleanup(&s->aws);
     wd_credentials_clear(&s->aws.creds);
     wd_endpoint_clear(&s->s3.endpoint);
     wd_endpoint_clear(&s->ddb);

@@ -2,6 +2,7 @@
 #include "aws.h"
 
 #include <math.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,59 @@ static void sleep_seconds(double s)
         ;
 }
 
+void wd_aws_init(struct wd_aws *aws)
+{
+    for (int i = 0; i < 2; i++) {
+        wd_retry_quota_init(&aws->quota[i], WD_RETRY_QUOTA_CAPACITY);
+        pthread_mutex_init(&aws->keys[i].lock, NULL);
+    }
+    atomic_init(&aws->skew_s, 0);
+}
+
+static void clear_key(struct wd_signing_key_cache *k)
+{
+    if (k->secret != NULL) {
+        OPENSSL_cleanse(k->secret, strlen(k->secret));
+        free(k->secret);
+        k->secret = NULL;
+    }
+    OPENSSL_cleanse(k->key, sizeof(k->key));
+}
+
+void wd_aws_cleanup(struct wd_aws *aws)
+{
+    for (int i = 0; i < 2; i++) {
+        clear_key(&aws->keys[i]);
+        pthread_mutex_destroy(&aws->keys[i].lock);
+    }
+}
+
+/* The signing key for this secret, day and service: from the cache, or derived once and cached. */
+static int signing_key(struct wd_aws *aws, const struct wd_aws_call *call, const char *secret, time_t t,
+                       unsigned char key[WD_SIGV4_KEY_SIZE], struct wd_error *err)
+{
+    struct wd_signing_key_cache *k = &aws->keys[call->s3_rules ? 0 : 1];
+    char date8[9];
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(date8, sizeof(date8), "%Y%m%d", &tm) != 8)
+        return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "cannot format the signing date");
+    int rc = 0;
+    pthread_mutex_lock(&k->lock);
+    if (k->secret == NULL || strcmp(k->date8, date8) != 0 || strcmp(k->secret, secret) != 0) {
+        clear_key(k);
+        if (wd_sigv4_signing_key(secret, date8, aws->region, call->service, k->key, err) < 0)
+            rc = -1;
+        else if ((k->secret = strdup(secret)) == NULL)
+            rc = wd_error_nomem(err);
+        else
+            memcpy(k->date8, date8, sizeof(date8));
+    }
+    if (rc == 0)
+        memcpy(key, k->key, WD_SIGV4_KEY_SIZE);
+    pthread_mutex_unlock(&k->lock);
+    return rc;
+}
+
 static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_aws_call *call,
                      struct wd_http_response *resp, struct wd_error *err)
 {
@@ -92,10 +146,16 @@ static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_a
         .payload = call->body,
         .payload_len = call->body_len,
     };
+    unsigned char key[WD_SIGV4_KEY_SIZE];
+    time_t now = time(NULL) + atomic_load(&aws->skew_s);
+    if (signing_key(aws, call, aws->creds.secret_access_key ? aws->creds.secret_access_key : "", now, key,
+                    err) < 0)
+        return -1;
     struct wd_sigv4_params params = {
         .region = aws->region,
         .service = call->service,
-        .time = time(NULL) + atomic_load(&aws->skew_s),
+        .signing_key = key,
+        .time = now,
         .normalize_path = !call->s3_rules,
         .double_encode_path = !call->s3_rules,
         .sign_body = call->s3_rules,
@@ -134,16 +194,10 @@ static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_a
     }
     call->classify(resp->status, resp->body.data, resp->body.len, err);
 out:
+    OPENSSL_cleanse(key, sizeof(key));
     wd_sigv4_result_clear(&sig);
     wd_buf_free(&url);
     return rc;
-}
-
-void wd_aws_init(struct wd_aws *aws)
-{
-    for (int i = 0; i < 2; i++)
-        wd_retry_quota_init(&aws->quota[i], WD_RETRY_QUOTA_CAPACITY);
-    atomic_init(&aws->skew_s, 0);
 }
 
 bool wd_aws_clock_skewed(const struct wd_error *err, const char *date_header, time_t now, long *offset)

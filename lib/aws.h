@@ -2,6 +2,7 @@
 #ifndef WD_AWS_H
 #define WD_AWS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include "error.h"
 #include "http.h"
 #include "retry.h"
+#include "sigv4.h"
 
 /* A service endpoint: "https://s3.us-east-1.amazonaws.com" -> scheme "https", host "s3.us-east-1...". */
 struct wd_endpoint {
@@ -38,6 +40,14 @@ enum wd_op {
 };
 const char *wd_op_name(enum wd_op op);
 
+/* The derived SigV4 key of one service for the current day, so a call needs one HMAC instead of five. */
+struct wd_signing_key_cache {
+    pthread_mutex_t lock;
+    char date8[9];
+    char *secret; /* the secret it was derived from (a copy, wiped); NULL: empty cache */
+    unsigned char key[WD_SIGV4_KEY_SIZE];
+};
+
 /* What every call shares: region, credentials, retry policy, counters. Read-only during calls except
  * the atomic counters. Owned by the caller (the consumer); lives as long as the calls. */
 struct wd_aws {
@@ -54,10 +64,13 @@ struct wd_aws {
      * refused a signature as too old or too new. Every signature uses time(NULL) + skew_s.
      */
     atomic_long skew_s;
+    struct wd_signing_key_cache keys[2]; /* [0] S3, [1] DynamoDB */
 };
 
-/* Sets up the counters, quotas and clock offset of a zeroed struct wd_aws. */
+/* Sets up the counters, quotas, clock offset and key caches of a zeroed struct wd_aws. */
 void wd_aws_init(struct wd_aws *aws);
+/* Wipes the key caches (the credentials are the caller's). */
+void wd_aws_cleanup(struct wd_aws *aws);
 
 /* True when err is a refusal because of the signing time, and the Date header shows our clock is off by
  * more than 4 minutes; *offset is then the server's time minus ours. */

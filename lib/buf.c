@@ -49,12 +49,23 @@ int wd_buf_append_char(struct wd_buf *b, char c)
 
 int wd_buf_printf(struct wd_buf *b, const char *fmt, ...)
 {
+    /* One formatting pass when the result fits the spare room, which is the usual case. */
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
-    if (n < 0 || wd_buf_reserve(b, (size_t)n) < 0)
+    if (n < 0)
         return -1;
+    if ((size_t)n < room) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (wd_buf_reserve(b, (size_t)n) < 0) {
+        if (b->data != NULL)
+            b->data[b->len] = '\0'; /* the failed pass may have written into the spare room */
+        return -1;
+    }
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);

@@ -175,7 +175,8 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
     }
     for (size_t i = 0; i < req->n_headers; i++) {
         wd_buf_reset(&line);
-        if (wd_buf_printf(&line, "%s: %s", req->headers[i].name, req->headers[i].value) < 0)
+        if (wd_buf_append_str(&line, req->headers[i].name) < 0 || wd_buf_append(&line, ": ", 2) < 0 ||
+            wd_buf_append_str(&line, req->headers[i].value) < 0)
             goto nomem;
         struct curl_slist *n = curl_slist_append(hdrs, line.data);
         if (n == NULL)

@@ -2,9 +2,10 @@
 #include "sigv4.h"
 
 #include <limits.h>
+#include <openssl/params.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +43,26 @@ static void hex_encode(const unsigned char *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+/*
+ * OpenSSL 3 looks algorithms up by name on every implicit use (EVP_sha256(), HMAC()), which cost more
+ * than the hashing itself here. Fetch them once; fetched algorithms are immutable and thread-safe.
+ */
+static EVP_MD *sha256_md;
+static EVP_MAC *hmac_mac;
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+static void fetch_algorithms(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 static int sha256_hex(const void *data, size_t len, char hex[WD_SIGV4_HEX_SIZE])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
-    if (EVP_Digest(data != NULL ? data : "", len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+    pthread_once(&fetch_once, fetch_algorithms);
+    if (sha256_md == NULL || EVP_Digest(data != NULL ? data : "", len, md, &md_len, sha256_md, NULL) != 1 ||
         md_len != DIGEST_LEN)
         return -1;
     hex_encode(md, DIGEST_LEN, hex);
@@ -60,17 +76,61 @@ void wd_sha256_hex(const void *data, size_t len, char hex[65])
         hex[0] = '\0';
 }
 
+static bool valid_scope_part(const char *s);
+
 static int hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                        unsigned char out[DIGEST_LEN])
 {
-    unsigned int out_len = 0;
-    if (key_len > INT_MAX)
+    size_t out_len = 0;
+    int rc = -1;
+    pthread_once(&fetch_once, fetch_algorithms);
+    if (hmac_mac == NULL)
         return -1;
-    if (HMAC(EVP_sha256(), key, (int)key_len, data != NULL ? data : (const void *)"", len, out, &out_len) ==
-            NULL ||
-        out_len != DIGEST_LEN)
-        return -1;
-    return 0;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_mac);
+    static char digest[] = "SHA256"; /* OSSL_PARAM wants a mutable string; nothing writes it */
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
+    if (ctx != NULL && EVP_MAC_init(ctx, key, key_len, params) == 1 &&
+        EVP_MAC_update(ctx, data != NULL ? data : (const void *)"", len) == 1 &&
+        EVP_MAC_final(ctx, out, &out_len, DIGEST_LEN) == 1 && out_len == DIGEST_LEN)
+        rc = 0;
+    EVP_MAC_CTX_free(ctx); /* frees (and clears) the key schedule it holds */
+    return rc;
+}
+
+int wd_sigv4_signing_key(const char *secret, const char *date8, const char *region, const char *service,
+                         unsigned char key[WD_SIGV4_KEY_SIZE], struct wd_error *err)
+{
+    struct wd_buf k_secret = {0};
+    unsigned char k_date[DIGEST_LEN], k_region[DIGEST_LEN], k_service[DIGEST_LEN], k_signing[DIGEST_LEN];
+    int rc = -1;
+    if (secret == NULL || secret[0] == '\0')
+        return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "sigv4: secret access key is empty");
+    if (date8 == NULL || strlen(date8) < 8 || !valid_scope_part(region) || !valid_scope_part(service))
+        return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL,
+                            "sigv4: date, region or service missing or malformed");
+    /* One reservation, so no realloc leaves an unwiped copy of the secret behind. */
+    size_t secret_len = strlen(secret);
+    if (wd_buf_reserve(&k_secret, 4 + secret_len) < 0 || wd_buf_append(&k_secret, "AWS4", 4) < 0 ||
+        wd_buf_append(&k_secret, secret, secret_len) < 0) {
+        wd_error_nomem(err);
+        goto done;
+    }
+    if (hmac_sha256(k_secret.data, k_secret.len, date8, 8, k_date) < 0 ||
+        hmac_sha256(k_date, DIGEST_LEN, region, strlen(region), k_region) < 0 ||
+        hmac_sha256(k_region, DIGEST_LEN, service, strlen(service), k_service) < 0 ||
+        hmac_sha256(k_service, DIGEST_LEN, SCOPE_TERMINATOR, strlen(SCOPE_TERMINATOR), k_signing) < 0) {
+        wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "sigv4: HMAC-SHA256 failed");
+        goto done;
+    }
+    memcpy(key, k_signing, DIGEST_LEN);
+    rc = 0;
+done:
+    wd_buf_free_secure(&k_secret);
+    OPENSSL_cleanse(k_date, sizeof(k_date));
+    OPENSSL_cleanse(k_region, sizeof(k_region));
+    OPENSSL_cleanse(k_service, sizeof(k_service));
+    OPENSSL_cleanse(k_signing, sizeof(k_signing));
+    return rc;
 }
 
 static bool is_ctl(unsigned char c)
@@ -642,33 +702,23 @@ int wd_sigv4_signature(const struct wd_credentials *creds, const struct wd_sigv4
     if (sig_hex == NULL || (sts == NULL && sts_len > 0))
         return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "sigv4: missing string to sign or output");
 
-    struct wd_buf secret = {0};
-    unsigned char k_date[DIGEST_LEN], k_region[DIGEST_LEN], k_service[DIGEST_LEN], k_signing[DIGEST_LEN];
+    unsigned char k_signing[DIGEST_LEN];
     unsigned char sig[DIGEST_LEN];
     int rc = -1;
 
-    /* One reservation, so no realloc leaves an unwiped copy of the secret behind. */
-    size_t secret_len = strlen(creds->secret_access_key);
-    if (wd_buf_reserve(&secret, 4 + secret_len) < 0 || wd_buf_append(&secret, "AWS4", 4) < 0 ||
-        wd_buf_append(&secret, creds->secret_access_key, secret_len) < 0) {
-        wd_error_nomem(err);
+    /* A key the caller derived for this day, region and service saves four of the five HMACs. */
+    if (params->signing_key != NULL)
+        memcpy(k_signing, params->signing_key, DIGEST_LEN);
+    else if (wd_sigv4_signing_key(creds->secret_access_key, amz_date, params->region, params->service,
+                                  k_signing, err) < 0)
         goto done;
-    }
-    if (hmac_sha256(secret.data, secret.len, amz_date, 8, k_date) < 0 ||
-        hmac_sha256(k_date, DIGEST_LEN, params->region, strlen(params->region), k_region) < 0 ||
-        hmac_sha256(k_region, DIGEST_LEN, params->service, strlen(params->service), k_service) < 0 ||
-        hmac_sha256(k_service, DIGEST_LEN, SCOPE_TERMINATOR, strlen(SCOPE_TERMINATOR), k_signing) < 0 ||
-        hmac_sha256(k_signing, DIGEST_LEN, sts, sts_len, sig) < 0) {
+    if (hmac_sha256(k_signing, DIGEST_LEN, sts, sts_len, sig) < 0) {
         wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "sigv4: HMAC-SHA256 failed");
         goto done;
     }
     hex_encode(sig, DIGEST_LEN, sig_hex);
     rc = 0;
 done:
-    wd_buf_free_secure(&secret);
-    OPENSSL_cleanse(k_date, sizeof(k_date));
-    OPENSSL_cleanse(k_region, sizeof(k_region));
-    OPENSSL_cleanse(k_service, sizeof(k_service));
     OPENSSL_cleanse(k_signing, sizeof(k_signing));
     OPENSSL_cleanse(sig, sizeof(sig));
     return rc;

@@ -36,7 +36,18 @@ struct wd_sigv4_params {
     bool double_encode_path; /* URI-encode the wire path once more for the canonical request */
     bool sign_body;          /* add and sign x-amz-content-sha256 (S3 requires it) */
     bool omit_session_token; /* add X-Amz-Security-Token after signing, unsigned (STS style) */
+    /* The key wd_sigv4_signing_key() derived for this secret, day, region and service, or NULL. Borrowed. */
+    const unsigned char *signing_key;
 };
+
+#define WD_SIGV4_KEY_SIZE 32
+
+/*
+ * The signing key of a secret for one day (date8: "YYYYMMDD", or an X-Amz-Date, of which the first 8
+ * characters count), region and service. It is as sensitive as the secret for that scope: wipe it.
+ */
+int wd_sigv4_signing_key(const char *secret, const char *date8, const char *region, const char *service,
+                         unsigned char key[WD_SIGV4_KEY_SIZE], struct wd_error *err);
 
 /* The headers to add to the request. Owned by the result; free with wd_sigv4_result_clear(). */
 struct wd_sigv4_result {

@@ -883,6 +883,39 @@ static void expect_sign_failure(const char *what, const struct wd_sigv4_request 
     wd_sigv4_result_clear(&res);
 }
 
+/* A caller-derived signing key (widgetd caches one per day and service) signs exactly as the secret. */
+static void test_cached_signing_key(void **state)
+{
+    (void)state;
+    struct wd_credentials creds = {.access_key_id = s3_akid,
+                                   .secret_access_key = (char[]){"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}};
+    struct wd_header h[] = {{"Host", "examplebucket.s3.amazonaws.com"}, {"Range", "bytes=0-9"}};
+    struct wd_sigv4_request req = {.method = "GET", .path = "/test.txt", .headers = h, .n_headers = 2};
+    struct wd_sigv4_params p = {
+        .region = "us-east-1", .service = "s3", .time = 1369353600, .sign_body = true};
+    struct wd_sigv4_result plain = {0}, cached = {0};
+    struct wd_error err;
+    unsigned char key[WD_SIGV4_KEY_SIZE];
+    assert_int_equal(wd_sigv4_sign(&req, &creds, &p, &plain, &err), 0);
+    assert_int_equal(wd_sigv4_signing_key(creds.secret_access_key, "20130524", "us-east-1", "s3", key, &err),
+                     0);
+    p.signing_key = key;
+    assert_int_equal(wd_sigv4_sign(&req, &creds, &p, &cached, &err), 0);
+    assert_string_equal(plain.authorization, cached.authorization);
+    assert_non_null(strstr(cached.authorization,
+                           "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"));
+    /* A key for another day must not pass for today's. */
+    assert_int_equal(wd_sigv4_signing_key(creds.secret_access_key, "20130525", "us-east-1", "s3", key, &err),
+                     0);
+    struct wd_sigv4_result other = {0};
+    assert_int_equal(wd_sigv4_sign(&req, &creds, &p, &other, &err), 0);
+    assert_string_not_equal(plain.authorization, other.authorization);
+    assert_int_equal(wd_sigv4_signing_key("", "20130524", "us-east-1", "s3", key, &err), -1);
+    wd_sigv4_result_clear(&plain);
+    wd_sigv4_result_clear(&cached);
+    wd_sigv4_result_clear(&other);
+}
+
 static void test_sign_failures_leave_result_zeroed(void **state)
 {
     (void)state;
@@ -968,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_header_canonical_form),
         cmocka_unit_test(test_query_canonical_form),
         cmocka_unit_test(test_amz_date_and_sha256),
+        cmocka_unit_test(test_cached_signing_key),
         cmocka_unit_test(test_sign_failures_leave_result_zeroed),
     };
     int failures = cmocka_run_group_tests_name("sigv4", tests, NULL, NULL);
