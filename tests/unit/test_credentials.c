@@ -1,5 +1,5 @@
-/* Unit tests for credentials.c: the environment, the shared credentials file, profiles, and secret-free
- * errors. */
+/* Unit tests for credentials.c's static sources: the environment, the shared credentials and config files,
+ * profiles, and secret-free errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,8 +24,12 @@
 #define DEV_ID "AKIADEVPROFILE000001"
 #define DEV_SECRET "devSecret/K7MDENG/bPxRfiCYEXAMPLEKEY3"
 #define DEV_TOKEN "devSessionToken/IQoJb3JpZ2luX2VjEXAMPLE=="
+#define CFG_ID "AKIACONFIGFILE000001"
+#define CFG_SECRET "configSecret/K7MDENG/bPxRfiCYEXAMPLEKEY4"
+#define CFG_TOKEN "configSessionToken/IQoJb3JpZ2luX2VjEXAMPLE=="
 
-static const char *const ALL_SECRETS[] = {ENV_SECRET, ENV_TOKEN, DEF_SECRET, DEV_SECRET, DEV_TOKEN};
+static const char *const ALL_SECRETS[] = {ENV_SECRET, ENV_TOKEN,  DEF_SECRET, DEV_SECRET,
+                                          DEV_TOKEN,  CFG_SECRET, CFG_TOKEN};
 
 static const char *const VARS[] = {"AWS_ACCESS_KEY_ID",
                                    "AWS_SECRET_ACCESS_KEY",
@@ -33,7 +37,10 @@ static const char *const VARS[] = {"AWS_ACCESS_KEY_ID",
                                    "AWS_PROFILE",
                                    "AWS_SHARED_CREDENTIALS_FILE",
                                    "CREDENTIALS_DIRECTORY",
-                                   "HOME"};
+                                   "HOME",
+                                   "AWS_CONFIG_FILE",
+                                   "AWS_ROLE_ARN",
+                                   "AWS_WEB_IDENTITY_TOKEN_FILE"};
 
 /* Two profiles, the second with a session token, and things the CLI's parser accepts around them. */
 static const char TWO_PROFILES[] = "# written by aws configure\n"
@@ -49,8 +56,8 @@ static const char TWO_PROFILES[] = "# written by aws configure\n"
                                    "aws_session_token = " DEV_TOKEN "\n";
 
 struct fixture {
-    char dir[64];   /* a private directory for the test's files */
-    char *files[8]; /* to remove afterwards */
+    char dir[64];    /* a private directory for the test's files */
+    char *files[16]; /* to remove afterwards */
     size_t n_files;
 };
 
@@ -135,6 +142,11 @@ static void use_file(const char *path)
     assert_int_equal(setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1), 0);
 }
 
+static void use_config(const char *path)
+{
+    assert_int_equal(setenv("AWS_CONFIG_FILE", path, 1), 0);
+}
+
 static void expect_creds(const char *profile, const char *id, const char *secret, const char *token)
 {
     struct wd_credentials c = {0};
@@ -147,6 +159,7 @@ static void expect_creds(const char *profile, const char *id, const char *secret
         assert_null(c.session_token);
     else
         assert_string_equal(c.session_token, token);
+    assert_int_equal(c.expiration, 0); /* static keys never expire */
     wd_credentials_clear(&c);
     assert_null(c.access_key_id);
     assert_null(c.secret_access_key);
@@ -157,12 +170,12 @@ static void expect_creds(const char *profile, const char *id, const char *secret
 static void expect_config_error(const char *profile, const char *want1, const char *want2)
 {
     char sentinel;
-    struct wd_credentials c = {&sentinel, &sentinel, &sentinel};
+    struct wd_credentials c = {&sentinel, &sentinel, &sentinel, 42};
     struct wd_error err = {0};
     assert_int_equal(wd_credentials_load(profile, &c, &err), -1);
     assert_int_equal(err.cls, WD_ERR_CONFIG);
     assert_true(c.access_key_id == &sentinel && c.secret_access_key == &sentinel &&
-                c.session_token == &sentinel);
+                c.session_token == &sentinel && c.expiration == 42);
     if (want1 != NULL && strstr(err.message, want1) == NULL)
         fail_msg("\"%s\" does not mention \"%s\"", err.message, want1);
     if (want2 != NULL && strstr(err.message, want2) == NULL)
@@ -365,6 +378,135 @@ static void test_not_a_regular_file(void **state)
     expect_config_error(NULL, "a-directory", "not a regular file");
 }
 
+/* The config file's syntax: [default] or [profile NAME], with static keys. */
+static const char CONFIG[] = "[default]\n"
+                             "region = us-east-1\n"
+                             "aws_access_key_id = " CFG_ID "\n"
+                             "aws_secret_access_key = " CFG_SECRET "\n"
+                             "[profile cfg]\n"
+                             "output = json\n"
+                             "aws_access_key_id = " CFG_ID "\n"
+                             "aws_secret_access_key = " CFG_SECRET "\n"
+                             "aws_session_token = " CFG_TOKEN "\n"
+                             "[profile   \"quoted\"  ]\n"
+                             "aws_access_key_id = " DEV_ID "\n"
+                             "aws_secret_access_key = " DEV_SECRET "\n"
+                             "[bare]\n"
+                             "aws_access_key_id = " DEV_ID "\n"
+                             "aws_secret_access_key = " DEV_SECRET "\n"
+                             "[sso-session corp]\n"
+                             "sso_start_url = https://example.awsapps.com/start\n";
+
+static void test_config_file_profiles(void **state)
+{
+    struct fixture *fx = *state;
+    const char *config = temp_file(fx, CONFIG);
+    use_config(config);
+    use_file(
+        named_file(fx, "no-such-profiles", "[other]\naws_access_key_id = x\naws_secret_access_key = y\n"));
+    expect_creds(NULL, CFG_ID, CFG_SECRET, NULL);
+    expect_creds("cfg", CFG_ID, CFG_SECRET, CFG_TOKEN);
+    expect_creds("quoted", DEV_ID, DEV_SECRET, NULL);
+    setenv("AWS_PROFILE", "cfg", 1);
+    expect_creds(NULL, CFG_ID, CFG_SECRET, CFG_TOKEN);
+    /* "[bare]" is not a profile in the config file, and "[profile x]" is not one in the credentials file. */
+    expect_config_error("bare", "[bare]", config);
+    expect_config_error("corp", "[corp]", "no-such-profiles");
+    /* "[profile default]" names the default profile too. */
+    use_config(temp_file(fx, "[profile default]\naws_access_key_id = " DEV_ID
+                             "\naws_secret_access_key = " DEV_SECRET "\n"));
+    expect_creds("default", DEV_ID, DEV_SECRET, NULL);
+}
+
+/* botocore's order: the credentials file, then the config file, profile by profile. */
+static void test_credentials_file_wins_over_config(void **state)
+{
+    struct fixture *fx = *state;
+    use_config(temp_file(fx, CONFIG));
+    use_file(temp_file(fx, TWO_PROFILES));
+    expect_creds(NULL, DEF_ID, DEF_SECRET, NULL);
+    expect_creds("cfg", CFG_ID, CFG_SECRET, CFG_TOKEN);
+    /* A profile in the credentials file without keys (a region only) leaves the config file's keys. */
+    use_file(temp_file(fx, "[cfg]\nregion = eu-west-1\n"));
+    expect_creds("cfg", CFG_ID, CFG_SECRET, CFG_TOKEN);
+    /* The environment still wins over both. */
+    setenv("AWS_ACCESS_KEY_ID", ENV_ID, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", ENV_SECRET, 1);
+    expect_creds("cfg", ENV_ID, ENV_SECRET, NULL);
+}
+
+static void test_config_file_incomplete(void **state)
+{
+    struct fixture *fx = *state;
+    const char *config = temp_file(fx, "[profile half]\naws_access_key_id = " CFG_ID "\n"
+                                       "[profile none]\nregion = x\n");
+    use_config(config);
+    expect_config_error("half", "has no aws_secret_access_key", config);
+    expect_config_error("none", "aws_access_key_id or aws_secret_access_key", "[none]");
+    const char *bad = temp_file(fx, "[default]\naws_access_key_id = " CFG_ID "\n" CFG_SECRET "\n");
+    use_config(bad);
+    expect_config_error(NULL, ":3:", bad);
+}
+
+/* Role assumption, SSO and credential_process are out of scope: an error, never another identity. */
+static void test_unsupported_sources(void **state)
+{
+    struct fixture *fx = *state;
+    const char *config = temp_file(fx, "[profile role]\nrole_arn = arn:aws:iam::123456789012:role/r\n"
+                                       "source_profile = default\n"
+                                       "[profile sso]\nsso_session = corp\nsso_account_id = 1\n"
+                                       "[profile process]\ncredential_process = /bin/get-creds\n");
+    use_config(config);
+    use_file(temp_file(fx, "[role]\naws_access_key_id = " DEV_ID "\naws_secret_access_key = " DEV_SECRET
+                           "\n[process]\naws_access_key_id = " DEV_ID "\naws_secret_access_key = " DEV_SECRET
+                           "\n"));
+    /* The CLI would assume the role even with keys in the credentials file. */
+    expect_config_error("role", "role_arn", config);
+    expect_config_error("sso", "sso_session", "does not assume roles");
+    /* credential_process comes after the credentials file's keys and before the config file's. */
+    expect_creds("process", DEV_ID, DEV_SECRET, NULL);
+    use_file(temp_file(fx, "[default]\n"));
+    expect_config_error("process", "credential_process", config);
+
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r", 1);
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token", 1);
+    expect_config_error("cfg", "AWS_WEB_IDENTITY_TOKEN_FILE", "web identity");
+    /* ... unless the environment has keys, which the CLI uses first. */
+    setenv("AWS_ACCESS_KEY_ID", ENV_ID, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", ENV_SECRET, 1);
+    expect_creds(NULL, ENV_ID, ENV_SECRET, NULL);
+}
+
+static void test_config_home_fallback(void **state)
+{
+    struct fixture *fx = *state;
+    setenv("HOME", fx->dir, 1);
+    named_dir(fx, ".aws");
+    named_file(fx, ".aws/config", CONFIG);
+    expect_creds("cfg", CFG_ID, CFG_SECRET, CFG_TOKEN);
+    named_file(fx, "cfg-elsewhere",
+               "[profile x]\naws_access_key_id = " DEV_ID "\naws_secret_access_key = " DEV_SECRET "\n");
+    use_config("~/cfg-elsewhere");
+    expect_creds("x", DEV_ID, DEV_SECRET, NULL);
+}
+
+/* With nothing anywhere, the message says what was tried, file by file. */
+static void test_nothing_anywhere(void **state)
+{
+    struct fixture *fx = *state;
+    char creds[128], config[128];
+    snprintf(creds, sizeof(creds), "%s/none-credentials", fx->dir);
+    snprintf(config, sizeof(config), "%s/none-config", fx->dir);
+    use_file(creds);
+    use_config(config);
+    expect_config_error(NULL, "AWS_ACCESS_KEY_ID", creds);
+    expect_config_error(NULL, "no AWS credentials", config);
+    /* Only a named profile has to exist. */
+    expect_config_error("prod", "no profile [prod] (the configured profile)", config);
+    unsetenv("AWS_CONFIG_FILE");
+    expect_config_error(NULL, "neither AWS_CONFIG_FILE nor HOME", creds);
+}
+
 static void test_clear_accepts_empty(void **state)
 {
     (void)state;
@@ -395,6 +537,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_credentials_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_home_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_regular_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_file_profiles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credentials_file_wins_over_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_file_incomplete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsupported_sources, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_home_fallback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_anywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_accepts_empty, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
