@@ -156,9 +156,10 @@ static void swap_config(struct loop *l)
     }
     wd_log_set_level(l->svc->cfg.log_level);
     l->interval_us = (uint64_t)l->svc->cfg.poll_interval_ms * 1000;
-    wd_log(LOG_NOTICE, "configuration reloaded: requests bucket '%s', %s store '%s', %d workers",
+    wd_log(LOG_NOTICE,
+           "configuration reloaded: requests bucket '%s', %s store '%s', %d workers; credentials from %s",
            l->svc->cfg.requests_bucket, l->svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
-           l->svc->cfg.store_name, l->svc->cfg.workers);
+           l->svc->cfg.store_name, l->svc->cfg.workers, wd_credentials_provider_source(l->svc->creds));
     wd_notify_ready();
 }
 
@@ -337,9 +338,11 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
     sd_event_source_set_enabled(l.status, SD_EVENT_ON);
     l.rate_since = now_usec(&l);
 
-    wd_log(LOG_INFO, "widgetd %s started: requests bucket '%s', %s store '%s', %d workers%s", WIDGETD_VERSION,
-           l.svc->cfg.requests_bucket, l.svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
-           l.svc->cfg.store_name, l.svc->cfg.workers, once ? ", once" : "");
+    wd_log(LOG_INFO,
+           "widgetd %s started: requests bucket '%s', %s store '%s', %d workers%s; credentials from %s",
+           WIDGETD_VERSION, l.svc->cfg.requests_bucket,
+           l.svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb", l.svc->cfg.store_name,
+           l.svc->cfg.workers, once ? ", once" : "", wd_credentials_provider_source(l.svc->creds));
     wd_notify_ready();
     update_status(&l);
     rc = sd_event_loop(l.ev);

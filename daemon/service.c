@@ -38,8 +38,10 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
     bool custom_s3 = c->s3_endpoint || c->endpoint;
     s->s3.path_style =
         c->path_style == WD_PATH_STYLE_YES || (c->path_style == WD_PATH_STYLE_AUTO && custom_s3);
-    if (wd_credentials_load(c->profile, &s->aws.creds, err) < 0)
+    /* Resolved here, on the event loop, once per start or reload; refreshes happen on the workers. */
+    if ((s->creds = wd_credentials_provider_new(c->profile, err)) == NULL)
         goto fail;
+    s->aws.creds = s->creds;
     s->aws.region = c->region;
     s->aws.retry = wd_retry_policy_default();
 
@@ -77,7 +79,7 @@ void wd_service_free(struct wd_service *s)
         return;
     wd_consumer_free(s->consumer);
     wd_aws_cleanup(&s->aws);
-    wd_credentials_clear(&s->aws.creds);
+    wd_credentials_provider_free(s->creds);
     wd_endpoint_clear(&s->s3.endpoint);
     wd_endpoint_clear(&s->ddb);
     wd_config_clear(&s->cfg);

@@ -10,6 +10,7 @@
 
 struct wd_service {
     struct wd_config cfg; /* owned: the lib objects borrow its strings */
+    struct wd_credentials_provider *creds;
     struct wd_aws aws;
     struct wd_s3 s3;
     struct wd_endpoint ddb;

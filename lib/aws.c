@@ -126,6 +126,8 @@ static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_a
 {
     struct wd_header h[MAX_CALL_HEADERS + 5];
     struct wd_sigv4_result sig = {0};
+    struct wd_credentials creds = {0};
+    unsigned char key[WD_SIGV4_KEY_SIZE] = {0};
     struct wd_buf url = {0};
     int rc = -1;
     const char *host = call->host ? call->host : call->endpoint->host;
@@ -146,11 +148,11 @@ static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_a
         .payload = call->body,
         .payload_len = call->body_len,
     };
-    unsigned char key[WD_SIGV4_KEY_SIZE];
     time_t now = time(NULL) + atomic_load(&aws->skew_s);
-    if (signing_key(aws, call, aws->creds.secret_access_key ? aws->creds.secret_access_key : "", now, key,
-                    err) < 0)
-        return -1;
+    /* Per attempt, on this worker: a refresh never blocks the event loop, and a retry picks up new keys. */
+    if (wd_credentials_provider_get(aws->creds, &creds, err) < 0 ||
+        signing_key(aws, call, creds.secret_access_key ? creds.secret_access_key : "", now, key, err) < 0)
+        goto out;
     struct wd_sigv4_params params = {
         .region = aws->region,
         .service = call->service,
@@ -160,7 +162,7 @@ static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_a
         .double_encode_path = !call->s3_rules,
         .sign_body = call->s3_rules,
     };
-    if (wd_sigv4_sign(&sreq, &aws->creds, &params, &sig, err) < 0)
+    if (wd_sigv4_sign(&sreq, &creds, &params, &sig, err) < 0)
         goto out;
     h[n++] = (struct wd_header){"X-Amz-Date", sig.amz_date};
     if (sig.content_sha256)
@@ -194,6 +196,7 @@ static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_a
     }
     call->classify(resp->status, resp->body.data, resp->body.len, err);
 out:
+    wd_credentials_clear(&creds);
     OPENSSL_cleanse(key, sizeof(key));
     wd_sigv4_result_clear(&sig);
     wd_buf_free(&url);

@@ -52,7 +52,7 @@ struct wd_signing_key_cache {
  * the atomic counters. Owned by the caller (the consumer); lives as long as the calls. */
 struct wd_aws {
     char *region;
-    struct wd_credentials creds;
+    struct wd_credentials_provider *creds; /* borrowed; refreshed credentials are fetched per attempt */
     struct wd_retry_policy retry;
     atomic_ulong calls[WD_OP_COUNT]; /* attempts sent, retries included */
     atomic_ulong retries;            /* attempts after the first */

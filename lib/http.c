@@ -151,6 +151,8 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->opts.verify_tls ? 2L : 0L);
     if (h->opts.ca_file != NULL)
         curl_easy_setopt(c, CURLOPT_CAINFO, h->opts.ca_file);
+    if (h->opts.no_proxy)
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 
     if (strcmp(req->method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);

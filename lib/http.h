@@ -16,6 +16,7 @@ struct wd_http_options {
     long timeout_ms;     /* whole call, so a stalled server cannot wedge a worker */
     const char *ca_file; /* NULL: the system's CA bundle */
     bool verify_tls;
+    bool no_proxy; /* never use a proxy from the environment (instance and container metadata are local) */
 };
 
 /* One client per thread: not thread-safe, reuses its connections (keep-alive) across calls. */
