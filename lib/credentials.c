@@ -590,11 +590,10 @@ static bool header_safe(const char *s)
 
 static struct wd_http *metadata_client(struct wd_error *err)
 {
-    struct wd_http_options o = {
-        .connect_timeout_ms = METADATA_CONNECT_MS,
-        .timeout_ms = METADATA_TIMEOUT_MS,
-        .verify_tls = true,
-        .no_proxy = true};
+    struct wd_http_options o = {.connect_timeout_ms = METADATA_CONNECT_MS,
+                                .timeout_ms = METADATA_TIMEOUT_MS,
+                                .verify_tls = true,
+                                .no_proxy = true};
     return wd_http_new(&o, err);
 }
 
