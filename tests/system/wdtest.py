@@ -47,6 +47,11 @@ SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitize
 PRIORITY_RE = re.compile(r"^<[0-7]>")
 INFO_RE = re.compile(r"^<6>(created|updated|deleted) widget ")
 MAX_SHOWN = 8   # mismatches shown per failed check
+# s3rver keeps objects as files; its DELETE removes a folder it finds empty, which can wipe the object a
+# concurrent PUT just wrote into that folder (PUT answered 200, object gone). Real S3 has no folders. So
+# each owner's widgets/<slug>/ folder of an S3 store gets a guard object that keeps it from ever being
+# empty. Its name holds U+007F, which no widget ID may contain, so it can never be a widget.
+FOLDER_GUARD = "\x7fs3rver-folder-guard"
 
 
 class HarnessError(Exception):
@@ -132,6 +137,7 @@ class Harness:
         self.passed = self.failed = 0
         self.current_case = None
         self.buckets, self.tables = [], []
+        self.s3_stores = []   # S3 store buckets, which get folder guards when requests are loaded
         self.loaded = {}   # bucket -> keys put by load() (a key the stand-in lists mangled is still deletable)
         self.workdir = tempfile.mkdtemp(prefix="wdtest-%s-" % os.path.splitext(os.path.basename(sys.argv[0]))[0])
         self._lock = threading.Lock()
@@ -304,7 +310,33 @@ class Harness:
 
     def create_store(self, store, tag):
         """An empty widget store of the kind ("s3" or "dynamodb"); returns its name."""
-        return self.create_bucket(tag + "-store") if store == "s3" else self.create_table(tag + "-store")
+        if store != "s3":
+            return self.create_table(tag + "-store")
+        name = self.create_bucket(tag + "-store")
+        self.s3_stores.append(name)
+        return name
+
+    def guard_folders(self, requests):
+        """Puts a FOLDER_GUARD object into widgets/<owner-slug>/ of every S3 store, for each valid owner
+        named by a request (see FOLDER_GUARD). Best effort: a slug s3rver cannot hold as a folder name
+        (over ~233 bytes) gets none, and then cannot race either, since no widget can be stored there."""
+        slugs = set()
+        for body in requests.values():
+            try:
+                owner = json.loads(body).get("owner")
+            except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
+                continue
+            if isinstance(owner, str) and re.fullmatch(r"[A-Za-z ]{1,200}", owner):
+                slugs.add(owner.lower().replace(" ", "-"))
+
+        def put(bucket, slug):
+            try:
+                self.s3.put_object(Bucket=bucket, Key="widgets/%s/%s" % (slug, FOLDER_GUARD), Body=b"")
+            except ClientError as e:
+                print("# folder guard for %s in %s not written: %s" % (slug, bucket, e), flush=True)
+        for bucket in self.s3_stores:
+            with ThreadPoolExecutor(max_workers=16) as ex:
+                list(ex.map(lambda slug: put(bucket, slug), sorted(slugs)))
 
     def _cleanup(self):
         if self.keep:
@@ -327,6 +359,7 @@ class Harness:
             except Exception as e:
                 print("# cleanup of table %s failed: %s" % (t, e), flush=True)
         self.buckets, self.tables = [], []
+        self.s3_stores = []   # S3 store buckets, which get folder guards when requests are loaded
 
     def env_summary(self):
         return "S3 %s, DynamoDB %s (proxy %s)" % (self.env["WD_S3_ENDPOINT"], self.env["WD_DDB_ENDPOINT"],
@@ -340,6 +373,7 @@ class Harness:
         def put(item):
             key, body = item
             self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        self.guard_folders(requests)
         before = set(self.loaded.get(bucket, set()))
         self.loaded.setdefault(bucket, set()).update(requests)
         with ThreadPoolExecutor(max_workers=threads) as ex:
@@ -428,7 +462,7 @@ class Harness:
     def read_s3_store(self, bucket):
         """{key: widget dict} of every object under widgets/ (a body that is not JSON becomes
         {"<not JSON>": text}; a Content-Type other than application/json adds "<content-type>")."""
-        keys = self.list_keys(bucket, "widgets/")
+        keys = [k for k in self.list_keys(bucket, "widgets/") if not k.endswith("/" + FOLDER_GUARD)]
         others = [k for k in self.list_keys(bucket) if not k.startswith("widgets/")]
 
         def get(key):
