@@ -5,6 +5,7 @@
  */
 #include "loop.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -205,6 +206,8 @@ static void poll_done(struct loop *l, const struct wd_poll_stats *st)
         l->interval_us = base;
         schedule_poll(l, 0); /* a backlog: poll again at once */
     } else {
+        /* Idle: hand the batch's memory back to the system rather than keep the high-water mark. */
+        malloc_trim(0);
         schedule_poll(l, l->interval_us);
         l->interval_us = l->interval_us * 2 > cap ? cap : l->interval_us * 2;
     }

@@ -1,5 +1,6 @@
 /* widgetd: command line, start-up order and the only exits (0, 1, 75, 78). */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,12 @@ int main(int argc, char **argv)
     struct wd_error err = {0};
     bool check = false, once = false;
 
+    /*
+     * glibc gives each thread that allocates its own arena (up to 8 per core) and keeps what they free:
+     * with 32 workers, memory grew with the backlog (20 MB at 5k requests, 37 MB at 100k). Two arenas
+     * keep it flat; the workers spend their time waiting on the network, not on malloc's locks.
+     */
+    mallopt(M_ARENA_MAX, 2);
     wd_log_open();
     int rc = parse_args(argc, argv, &src, &check, &once);
     if (rc >= 0)
