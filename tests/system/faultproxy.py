@@ -133,6 +133,7 @@ class _Message:
     def __init__(self, head, body, start, headers):
         self.head, self.body, self.start, self.headers = head, body, start, headers
         self.until_close = False
+        self.interim = b""   # 1xx answers that came before this response, raw
 
     def header(self, name, default=None):
         name = name.lower()
@@ -480,6 +481,7 @@ class FaultProxy:
         head = resp.head
         if skew_s:
             head = self._with_date(resp, self.skewed_now())
+        head = resp.interim + head
         if resp.until_close:
             _close(up[0])
             up[0] = up[1] = None
@@ -516,7 +518,14 @@ class FaultProxy:
                 up[0], up[1] = s, _Reader(s)
             try:
                 up[0].sendall(req.raw)
-                return _read_message(up[1], is_response=True, request_method=method)
+                interim = b""
+                while True:   # relay 1xx interim answers (100 Continue) in front of the final one
+                    resp = _read_message(up[1], is_response=True, request_method=method)
+                    if not resp.start.split(" ", 2)[1].startswith("1") or resp.start.split(" ", 2)[1] == "101":
+                        break
+                    interim += resp.head
+                resp.interim = interim
+                return resp
             except (_Closed, OSError):
                 with self.lock:
                     self._socks.discard(up[0])

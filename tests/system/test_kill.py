@@ -3,7 +3,8 @@
 
 For each store: 5000 generated requests (../shared/baseline/gen_requests.py) plus one malformed request
 per 250, loaded up front. widgetd is started again and again, alternately in daemon mode and with
---once, and each run is killed with SIGKILL after a random 0.1-2 s, until 22 kills landed while the
+--once, and each run is killed with SIGKILL after a random 0.1-2 s (the upper bound shrinks when, at
+the pace seen so far, the work would run out before the kills), until 22 kills landed while the
 process was running and requests were left. A final --once drains what is left; then the store must
 equal the oracle's widget by widget, the requests bucket be empty and the dead letters be exactly the
 oracle's. Prints kills survived, requests lost (must be 0) and what it cost.
@@ -25,6 +26,15 @@ import wdtest  # noqa: E402
 COUNT = 5000
 KILLS = 22
 SEED = 11
+
+
+def max_delay(total, done, run_time, kills_left):
+    """The longest wait before the next kill: 2 s, or less when at the pace seen so far the requests left would
+    be done before the kills still to make (so that every kill lands while there is work)."""
+    if done <= 0 or run_time <= 1 or kills_left <= 0:
+        return 2.0
+    rate = done / run_time
+    return max(0.3, min(2.0, 0.6 * max(total - done, 0) / rate / kills_left))
 
 
 def any_left(h, bucket):
@@ -53,7 +63,7 @@ def main():
             t_load = time.monotonic() - t0
             oracles[store] = h.oracle(requests, store)
             base = h.old_flags(bucket, store, store_name)
-            kills, runs, exits, applied_per_run, log_problems = 0, 0, [], [], []
+            kills, runs, exits, applied_per_run, log_problems, run_time = 0, 0, [], [], [], 0.0
             # s3rver writes an object's file as the body arrives (truncating it first), so a client killed
             # in mid-PUT leaves an empty or cut widget there, which S3 never does (a PUT is atomic). A
             # pass-through FaultProxy in front of it forwards only whole requests, and always completes
@@ -67,7 +77,8 @@ def main():
                 d = fx.Daemon(h.widgetd, base + (["--once"] if once else []), env, log_path)
                 runs += 1
                 try:
-                    rc = d.wait(rng.uniform(0.1, 2.0))
+                    rc = d.wait(rng.uniform(0.1, max_delay(len(requests), sum(applied_per_run), run_time,
+                                                           h.args.kills - kills)))
                     if rc is None:
                         d.kill9()
                         kills += 1
@@ -84,6 +95,7 @@ def main():
                     h.check(False, "run %d exited by itself with %s (want 0 or 75, or to be killed)" % (runs, rc),
                             "  log %s:\n%s" % (log_path, "\n".join("    | " + x for x in text.split("\n")[-12:])))
                 done = sum(1 for line in text.split("\n") if wdtest.INFO_RE.match(line))
+                run_time += time.monotonic() - d.t0
                 print("#   run %d (%s): %s after %.2fs; %d requests applied in it"
                       % (runs, "--once" if once else "daemon", "killed" if rc is None else "exit %s" % rc,
                          time.monotonic() - d.t0, done), flush=True)
