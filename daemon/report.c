@@ -28,27 +28,39 @@ static void ignored_attr(const char *name, void *ctx)
     wd_buf_free(&n);
 }
 
-/* True when this failure starts a new deployment-fault episode (or is not one), so it should be logged. */
+/*
+ * Failures come in episodes (an outage, wrong credentials, a missing table): every request fails the
+ * same way until something works again. The first failure of an episode is logged with its request;
+ * the rest of the episode only counts, and its end is logged with the count. Keyed on the class alone:
+ * one outage answers with several codes (an S3 HEAD's 403 has no body; S3 and DynamoDB name it apart).
+ */
 static bool new_episode(struct wd_report *r, const struct wd_error *err)
 {
-    /* A store rejection that is not about the request's content (WD_ERR_CLIENT reaching here) is one too. */
-    bool deployment = err->cls == WD_ERR_AUTH || err->cls == WD_ERR_MISSING || err->cls == WD_ERR_CONFIG ||
-                      err->cls == WD_ERR_CLIENT;
-    if (!deployment)
-        return true;
-    if (r->episode_class == (int)err->cls && strcmp(r->episode_code, err->code) == 0)
+    if (r->episode_class == (int)err->cls) {
+        r->episode_repeats++;
         return false;
+    }
+    if (r->episode_class != 0 && r->episode_repeats > 0)
+        wd_log(LOG_NOTICE, "%lu more %s errors (%s) were not logged one by one", r->episode_repeats,
+               wd_error_class_name((enum wd_error_class)r->episode_class), r->episode_code);
     r->episode_class = (int)err->cls;
+    r->episode_repeats = 0;
     snprintf(r->episode_code, sizeof(r->episode_code), "%s", err->code);
     return true;
 }
 
 static void end_episode(struct wd_report *r)
 {
-    if (r->episode_class != 0)
-        wd_log(LOG_NOTICE, "requests are being applied again after %s errors (%s)",
-               wd_error_class_name((enum wd_error_class)r->episode_class), r->episode_code);
+    /* A lone failure between successes needs no all-clear; an outage or an auth episode does. */
+    bool deployment = r->episode_class == WD_ERR_AUTH || r->episode_class == WD_ERR_MISSING ||
+                      r->episode_class == WD_ERR_CONFIG || r->episode_class == WD_ERR_CLIENT;
+    if (r->episode_class != 0 && (r->episode_repeats > 0 || deployment))
+        wd_log(LOG_NOTICE,
+               "requests are being applied again after %s errors (%s; %lu more not logged one by one)",
+               wd_error_class_name((enum wd_error_class)r->episode_class), r->episode_code,
+               r->episode_repeats);
     r->episode_class = 0;
+    r->episode_repeats = 0;
     r->episode_code[0] = '\0';
 }
 

@@ -15,6 +15,7 @@ struct wd_report {
     /* Deployment faults (auth, missing bucket/table) are logged once per episode, not per request. */
     char episode_code[64];
     int episode_class;
+    unsigned long episode_repeats; /* failures of the episode after its first, not logged one by one */
     bool list_episode; /* listing the requests bucket fails; logged once until a listing works again */
 };
 

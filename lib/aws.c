@@ -121,8 +121,9 @@ static int signing_key(struct wd_aws *aws, const struct wd_aws_call *call, const
     return rc;
 }
 
-static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_aws_call *call,
-                     struct wd_http_response *resp, struct wd_error *err)
+/* One attempt (the first when !retry); *signed_at is the time the signature carried. */
+static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_aws_call *call, bool retry,
+                     struct wd_http_response *resp, time_t *signed_at, struct wd_error *err)
 {
     struct wd_header h[MAX_CALL_HEADERS + 5];
     struct wd_sigv4_result sig = {0};
@@ -149,6 +150,7 @@ static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_a
         .payload_len = call->body_len,
     };
     time_t now = time(NULL) + atomic_load(&aws->skew_s);
+    *signed_at = now;
     /* Per attempt, on this worker: a refresh never blocks the event loop, and a retry picks up new keys. */
     if (wd_credentials_provider_get(aws->creds, &creds, err) < 0 ||
         signing_key(aws, call, creds.secret_access_key ? creds.secret_access_key : "", now, key, err) < 0)
@@ -184,6 +186,7 @@ static int call_once(struct wd_aws *aws, struct wd_http *http, const struct wd_a
         .body = call->body,
         .body_len = call->body_len,
         .max_response = call->max_response,
+        .fresh_connection = retry,
     };
     atomic_fetch_add(&aws->calls[call->op], 1);
     int sent = wd_http_send(http, &hreq, resp, err);
@@ -229,15 +232,19 @@ int wd_aws_call(struct wd_aws *aws, struct wd_http *http, const struct wd_aws_ca
     struct wd_retry_quota *quota = &aws->quota[call->s3_rules ? 0 : 1];
     int cost = 0;
     for (int attempt = 1;; attempt++) {
-        if (call_once(aws, http, call, resp, err) == 0) {
+        time_t signed_at = 0;
+        if (call_once(aws, http, call, attempt > 1, resp, &signed_at, err) == 0) {
             wd_retry_quota_success(quota, cost);
             return 0;
         }
         long offset;
-        if (attempt < aws->retry.max_attempts &&
-            wd_aws_clock_skewed(err, resp->date, time(NULL) + atomic_load(&aws->skew_s), &offset)) {
-            /* Our clock is off: sign with the server's time and try again at once. */
-            atomic_fetch_add(&aws->skew_s, offset);
+        /*
+         * Judged against the time this attempt was signed with, not the clock now: another worker may
+         * have corrected the offset meanwhile. The offset is set, not added to, so two workers
+         * correcting at once agree instead of doubling it.
+         */
+        if (attempt < aws->retry.max_attempts && wd_aws_clock_skewed(err, resp->date, signed_at, &offset)) {
+            atomic_store(&aws->skew_s, (long)(signed_at + offset - time(NULL)));
             atomic_fetch_add(&aws->retries, 1);
             continue;
         }

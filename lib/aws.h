@@ -72,9 +72,9 @@ void wd_aws_init(struct wd_aws *aws);
 /* Wipes the key caches (the credentials are the caller's). */
 void wd_aws_cleanup(struct wd_aws *aws);
 
-/* True when err is a refusal because of the signing time, and the Date header shows our clock is off by
- * more than 4 minutes; *offset is then the server's time minus ours. */
-bool wd_aws_clock_skewed(const struct wd_error *err, const char *date_header, time_t now, long *offset);
+/* True when err is a refusal because of the signing time, and the Date header shows the time the request
+ * was signed with (signed_at) is off by more than 4 minutes; *offset is then the server's time minus it. */
+bool wd_aws_clock_skewed(const struct wd_error *err, const char *date_header, time_t signed_at, long *offset);
 
 /* Maps a response with a failing status (or an error body) to err. Returns -1. */
 typedef int (*wd_classify_fn)(long status, const char *body, size_t len, struct wd_error *err);

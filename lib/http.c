@@ -153,6 +153,13 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
         curl_easy_setopt(c, CURLOPT_CAINFO, h->opts.ca_file);
     if (h->opts.no_proxy)
         curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    /*
+     * libcurl itself sends a request again, once, when a reused connection turns out to be dead before
+     * any answer. A fresh connection for a retry keeps that to the first attempt: at most one extra send
+     * per call beyond the retry policy's attempts.
+     */
+    if (req->fresh_connection)
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
 
     if (strcmp(req->method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);

@@ -29,7 +29,8 @@ struct wd_http_request {
     size_t n_headers;
     const void *body;
     size_t body_len;
-    size_t max_response; /* larger bodies fail with WD_ERR_CLIENT "response too large"; 0: 16 MiB */
+    size_t max_response;   /* larger bodies fail with WD_ERR_CLIENT "response too large"; 0: 16 MiB */
+    bool fresh_connection; /* open a new connection (a retry: the kept-alive one may be what failed) */
 };
 
 struct wd_http_response {

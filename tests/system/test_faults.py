@@ -154,12 +154,16 @@ def case_faults100_once(h, store, figures):
             "  exit %s\n%s" % (run.rc, run.tail()))
     faulted = {k: v for k, v in hist.items() if v and v[0] != "fwd"}
     retries = sum(len(v) - 1 for v in faulted.values())
-    over = {k: v for k, v in faulted.items() if len(v) > 3}
+    # widgetd makes at most 3 attempts (a retry always on a fresh connection); libcurl resends once by
+    # itself when a kept-alive connection dies before answering, which after the fresh-connection rule
+    # can only follow a reset of the first attempt.
+    over = {k: v for k, v in faulted.items() if len(v) > 4 or (len(v) == 4 and v[0] != "reset")}
     print("# faults100-%s: %d calls hit faults, %d attempts (%s), retries seen at the proxy %d; widgetd: %s"
           % (store, len(faulted), sum(len(v) for v in faulted.values()), snap["attempts_hist"], retries,
              {k: counts.get(k) for k in ("retries", "quota_refused", "failed", "attempts")}), flush=True)
     h.check(faulted, "calls were made into the faults (%d calls)" % len(faulted))
-    h.check(not over, "no call reaches the server more than 3 times (max %d)" % max([len(v) for v in faulted.values()] or [0]),
+    h.check(not over, "no call reaches the server more than 3 times, plus libcurl's one resend after a reset on a "
+            "kept-alive connection (max %d)" % max([len(v) for v in faulted.values()] or [0]),
             "  %d calls did, e.g. %s\n  (a reset on a reused keep-alive connection is sent again at once by libcurl itself:"
             " \"Connection died, retrying a fresh connect\", unseen by widgetd's count and quota)"
             % (len(over), list(over.items())[:3]))
