@@ -75,7 +75,8 @@ int wd_log_journal_fields(int prio, const char *message, const struct wd_log_ids
     return n;
 }
 
-static void emit(int prio, const struct wd_log_ids *ids, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void emit(int prio, const struct wd_log_ids *ids,
+                                                       const char *fmt, va_list ap)
 {
     char line[4096];
     int n = snprintf(line, sizeof(line), "<%d>", prio);
