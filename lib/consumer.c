@@ -232,35 +232,7 @@ out:
     return rc;
 }
 
-static void run_apply(struct wd_consumer *c, struct wd_http *http, struct item *it)
-{
-    struct wd_apply_result res = {0};
-    struct wd_error why;
-    if (wd_store_apply(&c->cfg.store, c->aws, http, it->req, &res, &it->err) < 0) {
-        if (!wd_store_rejects_content(&it->err)) {
-            it->outcome = ST_FAILED;
-            return;
-        }
-        /* The store refuses this request's content for good (e.g. an item over 400 KB): set it aside. */
-        why = it->err;
-        if (dead_letter(c, http, it, &why, &it->err) < 0) {
-            it->outcome = ST_FAILED;
-            return;
-        }
-        it->err = why;
-        it->dead_lettered = true;
-        it->outcome = ST_DONE;
-        return;
-    }
-    it->not_found = res.not_found;
-    /* Only now, with the effect durable in the store, may the request leave the bucket (SPEC 5). */
-    if (wd_s3_delete(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, &it->err) < 0) {
-        it->outcome = ST_FAILED;
-        return;
-    }
-    it->outcome = ST_DONE;
-}
-
+/* Sets the item aside with the reason in it->err; the item ends DONE (dead-lettered) or FAILED. */
 static void run_dead_letter(struct wd_consumer *c, struct wd_http *http, struct item *it)
 {
     struct wd_error why = it->err;
@@ -270,6 +242,27 @@ static void run_dead_letter(struct wd_consumer *c, struct wd_http *http, struct 
     }
     it->err = why;
     it->dead_lettered = true;
+    it->outcome = ST_DONE;
+}
+
+static void run_apply(struct wd_consumer *c, struct wd_http *http, struct item *it)
+{
+    struct wd_apply_result res = {0};
+    if (wd_store_apply(&c->cfg.store, c->aws, http, it->req, &res, &it->err) < 0) {
+        if (!wd_store_rejects_content(&it->err)) {
+            it->outcome = ST_FAILED;
+            return;
+        }
+        /* The store refuses this request's content for good (e.g. an item over 400 KB): set it aside. */
+        run_dead_letter(c, http, it);
+        return;
+    }
+    it->not_found = res.not_found;
+    /* Only now, with the effect durable in the store, may the request leave the bucket (SPEC 5). */
+    if (wd_s3_delete(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, &it->err) < 0) {
+        it->outcome = ST_FAILED;
+        return;
+    }
     it->outcome = ST_DONE;
 }
 
