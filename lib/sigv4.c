@@ -312,31 +312,26 @@ done:
     return rc;
 }
 
+/* Byte order, a shorter string first when it is a prefix of the longer (SigV4's sort). */
+static int compare_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
 static int compare_pairs(const void *a, const void *b)
 {
     const struct pair *x = a, *y = b;
-    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
-    int c = memcmp(x->name, y->name, n);
-    if (c != 0)
-        return c;
-    if (x->name_len != y->name_len)
-        return x->name_len < y->name_len ? -1 : 1;
-    return 0;
+    return compare_bytes(x->name, x->name_len, y->name, y->name_len);
 }
 
 static int compare_query_pairs(const void *a, const void *b)
 {
-    int c = compare_pairs(a, b);
-    if (c != 0)
-        return c;
     const struct pair *x = a, *y = b;
-    size_t n = x->value_len < y->value_len ? x->value_len : y->value_len;
-    c = memcmp(x->value, y->value, n);
-    if (c != 0)
-        return c;
-    if (x->value_len != y->value_len)
-        return x->value_len < y->value_len ? -1 : 1;
-    return 0;
+    int c = compare_pairs(a, b);
+    return c != 0 ? c : compare_bytes(x->value, x->value_len, y->value, y->value_len);
 }
 
 static int compare_header_pairs(const void *a, const void *b)
