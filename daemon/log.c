@@ -122,15 +122,3 @@ void wd_log_request(int prio, const struct wd_log_ids *ids, const char *fmt, ...
     emit(prio, ids, fmt, ap);
     va_end(ap);
 }
-
-const char *wd_log_quote(struct wd_buf *buf, const char *s)
-{
-    wd_buf_reset(buf);
-    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-        int rc = (*p < 0x20 || *p == 0x7f || *p == '\\' || *p == '\'') ? wd_buf_printf(buf, "\\x%02X", *p)
-                                                                       : wd_buf_append_char(buf, (char)*p);
-        if (rc < 0)
-            return "(out of memory)";
-    }
-    return buf->data ? buf->data : "";
-}

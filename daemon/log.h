@@ -43,10 +43,4 @@ void wd_log_request(int prio, const struct wd_log_ids *ids, const char *fmt, ...
 int wd_log_journal_fields(int prio, const char *message, const struct wd_log_ids *ids,
                           struct wd_buf fields[6]);
 
-/*
- * A user-controlled string made safe for one log line: control characters, '\\' and '\'' escaped
- * (\xNN), so a key holding a newline cannot forge a second line. Returns a pointer into buf.
- */
-const char *wd_log_quote(struct wd_buf *buf, const char *s);
-
 #endif

@@ -140,8 +140,6 @@ static void swap_config(struct loop *l)
     struct wd_service *fresh = wd_service_new(&l->pending, l->once, &l->report, &err);
     if (fresh == NULL) {
         wd_log(LOG_ERR, "reload: %s; keeping the running configuration", err.message);
-        l->report.store_name = l->svc->cfg.store_name;
-        l->report.dynamodb = l->svc->cfg.store_kind == WD_STORE_DYNAMODB;
         wd_notify_ready();
         return;
     }

@@ -5,27 +5,12 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "escape.h"
 #include "log.h"
 
 static const char *past_tense(enum wd_request_type t)
 {
     return t == WD_REQ_CREATE ? "created" : t == WD_REQ_UPDATE ? "updated" : "deleted";
-}
-
-struct ignored_ctx {
-    const struct wd_event *ev;
-    const struct wd_log_ids *ids;
-    const char *key, *wid;
-};
-
-static void ignored_attr(const char *name, void *ctx)
-{
-    const struct ignored_ctx *c = ctx;
-    struct wd_buf n = {0};
-    wd_log_request(LOG_WARNING, c->ids,
-                   "request '%s' (widget '%s'): otherAttribute '%s' clashes with a widget field; ignored",
-                   c->key, c->wid, wd_log_quote(&n, name));
-    wd_buf_free(&n);
 }
 
 /*
@@ -68,9 +53,9 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
 {
     struct wd_report *r = ctx;
     struct wd_buf qk = {0}, qw = {0}, qr = {0};
-    const char *key = ev->key ? wd_log_quote(&qk, ev->key) : "";
-    const char *wid = ev->req ? wd_log_quote(&qw, ev->req->widget_id) : NULL;
-    const char *rid = ev->req ? wd_log_quote(&qr, ev->req->request_id) : NULL;
+    const char *key = ev->key ? wd_escape_str(&qk, WD_ESCAPE_LOG, ev->key) : "";
+    const char *wid = ev->req ? wd_escape_str(&qw, WD_ESCAPE_LOG, ev->req->widget_id) : NULL;
+    const char *rid = ev->req ? wd_escape_str(&qr, WD_ESCAPE_LOG, ev->req->request_id) : NULL;
     struct wd_log_ids ids = {.request_key = ev->key,
                              .request_id = ev->req ? ev->req->request_id : NULL,
                              .widget_id = ev->req ? ev->req->widget_id : NULL};
@@ -81,10 +66,6 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
         end_episode(r);
         wd_log_request(LOG_INFO, &ids, "%s widget '%s' (request '%s', key '%s')", past_tense(ev->req->type),
                        wid, rid, key);
-        if (r->dynamodb && ev->req->type != WD_REQ_DELETE) {
-            struct ignored_ctx ic = {ev, &ids, key, wid};
-            wd_ddb_foreach_ignored(ev->req, ignored_attr, &ic);
-        }
         break;
     case WD_EV_NOT_FOUND:
         r->not_found++;
@@ -93,8 +74,14 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
                        "%s of widget '%s' (request '%s', key '%s'): widget not found; request done",
                        wd_request_type_name(ev->req->type), wid, rid, key);
         break;
-    case WD_EV_IGNORED_ATTR:
+    case WD_EV_IGNORED_ATTR: {
+        struct wd_buf n = {0};
+        wd_log_request(LOG_WARNING, &ids,
+                       "request '%s' (widget '%s'): otherAttribute '%s' clashes with a widget field; ignored",
+                       key, wid, wd_escape_str(&n, WD_ESCAPE_LOG, ev->detail));
+        wd_buf_free(&n);
         break;
+    }
     case WD_EV_DEAD_LETTERED:
         r->dead_lettered++;
         if (ev->req != NULL)
@@ -115,7 +102,6 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
                            wd_error_class_name(ev->err->cls), ev->err->message);
         break;
     case WD_EV_LIST_FAILED:
-        r->list_failures++;
         snprintf(r->last_error, sizeof(r->last_error), "cannot list requests: %s: %s",
                  wd_error_class_name(ev->err->cls), ev->err->message);
         /* Whatever the cause, one line per outage: every idle poll would repeat it. */

@@ -8,9 +8,7 @@
 #include "consumer.h"
 
 struct wd_report {
-    const char *store_name;
-    bool dynamodb;
-    unsigned long applied, not_found, dead_lettered, failed, list_failures;
+    unsigned long applied, not_found, dead_lettered, failed;
     char last_error[600]; /* the latest failure, for STATUS= */
     /* Deployment faults (auth, missing bucket/table) are logged once per episode, not per request. */
     char episode_code[64];

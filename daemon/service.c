@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "store_dynamodb.h"
+#include "store_s3.h"
+
 /* The endpoint URL for a service: its own setting, else the shared one, else AWS's public one. */
 static int make_endpoint(const struct wd_config *cfg, const char *specific, const char *service,
                          struct wd_endpoint *out, struct wd_error *err)
@@ -45,15 +48,16 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
     s->aws.region = c->region;
     s->aws.retry = wd_retry_policy_default();
 
-    report->store_name = c->store_name;
-    report->dynamodb = c->store_kind == WD_STORE_DYNAMODB;
     struct wd_consumer_config cc = {
         .requests_bucket = c->requests_bucket,
         .requests_prefix = c->requests_prefix ? c->requests_prefix : "",
         .dead_letter_bucket = c->dead_letter_bucket,
         .dead_letter_prefix = c->dead_letter_prefix,
         .s3 = &s->s3,
-        .store = {.kind = c->store_kind, .name = c->store_name, .s3 = &s->s3, .ddb = &s->ddb},
+        .store = {.ops = c->store_kind == WD_STORE_S3 ? &wd_store_s3_ops : &wd_store_ddb_ops,
+                  .name = c->store_name,
+                  .s3 = &s->s3,
+                  .ddb = &s->ddb},
         .workers = c->workers,
         .list_page = 1000,
         .once = once,

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
+#include "escape.h"
 #include "s3_xml.h"
 
 /* Error documents are small: a larger body is not one, and is not worth parsing to find out. */
@@ -137,45 +139,16 @@ static bool is_blank(const char *s, size_t len)
     return true;
 }
 
-/*
- * Copies src[len] into dst[size] as one printable-ASCII line: whitespace runs become one space, a
- * backslash (and a double quote when quoting) is escaped, any other byte outside 0x20-0x7e becomes
- * \xNN. Too long, it ends in "...". size must be at least 4.
- */
-static void printable(char *dst, size_t size, const char *src, size_t len, bool quoting)
+/* src[0..len) escaped for an error reason into dst[size], cut with "..." to fit. */
+static const char *escaped(char *dst, size_t size, const char *src, size_t len)
 {
-    size_t o = 0, limit = size - 4; /* room for "..." and the NUL */
-    bool space = true;              /* drops leading whitespace */
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)src[i];
-        char tmp[5];
-        int n;
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-            if (space)
-                continue;
-            space = true;
-            n = snprintf(tmp, sizeof(tmp), " ");
-        } else {
-            space = false;
-            if (ch == '\\' || (quoting && ch == '"'))
-                n = snprintf(tmp, sizeof(tmp), "\\%c", ch);
-            else if (ch < 0x20 || ch > 0x7e)
-                n = snprintf(tmp, sizeof(tmp), "\\x%02x", ch);
-            else
-                n = snprintf(tmp, sizeof(tmp), "%c", ch);
-        }
-        if (o + (size_t)n > limit) {
-            memcpy(dst + o, "...", 3);
-            o += 3;
-            space = false;
-            break;
-        }
-        memcpy(dst + o, tmp, (size_t)n);
-        o += (size_t)n;
-    }
-    if (space && o > 0)
-        o--; /* a trailing space */
-    dst[o] = '\0';
+    struct wd_buf b = {0};
+    if (wd_escape(&b, WD_ESCAPE_REASON, src, len, size - 1) < 0)
+        snprintf(dst, size, "(out of memory)");
+    else
+        snprintf(dst, size, "%s", b.data);
+    wd_buf_free(&b);
+    return dst;
 }
 
 enum body_kind { BODY_EMPTY, BODY_OTHER, BODY_ERROR };
@@ -185,17 +158,17 @@ static int describe(struct wd_error *err, enum wd_error_class cls, const char *s
                     enum body_kind kind, const char *code, const char *message, const char *body, size_t len)
 {
     char pcode[sizeof(err->code)], text[MESSAGE_MAX + 4];
-    printable(pcode, sizeof(pcode), code, strlen(code), false);
+    escaped(pcode, sizeof(pcode), code, strlen(code));
 
     if (kind == BODY_EMPTY)
         return wd_error_set(err, cls, status, pcode, "%s %ld (empty body)", service, status);
     if (kind == BODY_OTHER) {
         char snippet[SNIPPET_MAX + 4];
-        printable(snippet, sizeof(snippet), body, len, true);
+        escaped(snippet, sizeof(snippet), body, len);
         return wd_error_set(err, cls, status, pcode, "%s %ld (the body is not an error document: \"%s\")",
                             service, status, snippet);
     }
-    printable(text, sizeof(text), message, strlen(message), false);
+    escaped(text, sizeof(text), message, strlen(message));
     if (pcode[0] == '\0' && text[0] == '\0')
         return wd_error_set(err, cls, status, pcode, "%s %ld (an error document without a code or message)",
                             service, status);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "s3_xml.h"
 
 #define NO_ITEM SIZE_MAX
@@ -52,9 +53,9 @@ struct item {
     size_t prev; /* previous item of the same widget in this batch, or NO_ITEM */
     /* Results, written by the worker that ran the item's task. */
     struct wd_error err;
-    bool not_found;
-    bool bad;           /* not a valid request (SPEC 2) */
-    bool dead_lettered; /* set aside: a bad request, or one the store rejects for good */
+    struct wd_apply_result applied; /* what the store did besides storing the effect */
+    bool bad;                       /* not a valid request (SPEC 2) */
+    bool dead_lettered;             /* set aside: a bad request, or one the store rejects for good */
     bool vanished;
 };
 
@@ -128,37 +129,6 @@ static const char *dl_bucket(const struct wd_consumer *c)
     return b && *b ? b : c->cfg.requests_bucket;
 }
 
-int wd_metadata_escape(const char *in, size_t max, struct wd_buf *out)
-{
-    size_t start = out->len;
-    bool space = false;
-    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-        char tmp[8];
-        /* Runs of blanks collapse to one: SigV4 canonicalises header values that way anyway. */
-        if (*p == ' ' || *p == '\t') {
-            space = true;
-            continue;
-        }
-        if (space && out->len > start)
-            snprintf(tmp, sizeof(tmp), " ");
-        else
-            tmp[0] = '\0';
-        space = false;
-        size_t tl = strlen(tmp);
-        if (*p == '\\')
-            snprintf(tmp + tl, sizeof(tmp) - tl, "\\\\");
-        else if (*p >= 0x21 && *p <= 0x7e)
-            snprintf(tmp + tl, sizeof(tmp) - tl, "%c", *p);
-        else
-            snprintf(tmp + tl, sizeof(tmp) - tl, "\\x%02X", *p);
-        if (out->len - start + strlen(tmp) > max)
-            break;
-        if (wd_buf_append_str(out, tmp) < 0)
-            return -1;
-    }
-    return wd_buf_reserve(out, 0);
-}
-
 /* --- the worker side --------------------------------------------------------------------------- */
 
 static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *it)
@@ -189,8 +159,7 @@ static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *i
         }
         goto out;
     }
-    if (wd_store_identity(c->cfg.store.kind, it->req, &ident) < 0 ||
-        (it->identity = wd_buf_steal(&ident)) == NULL) {
+    if (c->cfg.store.ops->identity(it->req, &ident) < 0 || (it->identity = wd_buf_steal(&ident)) == NULL) {
         wd_error_nomem(&it->err);
         it->outcome = ST_FAILED;
         goto out;
@@ -211,7 +180,7 @@ static int dead_letter(struct wd_consumer *c, struct wd_http *http, struct item 
 {
     struct wd_buf reason = {0}, dst = {0};
     int rc = -1;
-    if (wd_metadata_escape(why->message, MAX_REASON, &reason) < 0 ||
+    if (wd_escape(&reason, WD_ESCAPE_METADATA, why->message, strlen(why->message), MAX_REASON) < 0 ||
         wd_buf_printf(&dst, "%s%s", c->cfg.dead_letter_prefix, it->key) < 0) {
         wd_error_nomem(err);
         goto out;
@@ -247,9 +216,9 @@ static void run_dead_letter(struct wd_consumer *c, struct wd_http *http, struct 
 
 static void run_apply(struct wd_consumer *c, struct wd_http *http, struct item *it)
 {
-    struct wd_apply_result res = {0};
-    if (wd_store_apply(&c->cfg.store, c->aws, http, it->req, &res, &it->err) < 0) {
-        if (!wd_store_rejects_content(&it->err)) {
+    const struct wd_store *store = &c->cfg.store;
+    if (store->ops->apply(store, c->aws, http, it->req, &it->applied, &it->err) < 0) {
+        if (!store->ops->rejects_content(&it->err)) {
             it->outcome = ST_FAILED;
             return;
         }
@@ -257,7 +226,6 @@ static void run_apply(struct wd_consumer *c, struct wd_http *http, struct item *
         run_dead_letter(c, http, it);
         return;
     }
-    it->not_found = res.not_found;
     /* Only now, with the effect durable in the store, may the request leave the bucket (SPEC 5). */
     if (wd_s3_delete(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, &it->err) < 0) {
         it->outcome = ST_FAILED;
@@ -512,8 +480,13 @@ static int finish_item(struct wd_consumer *c, struct item *it, struct wd_poll_st
             c->emit(&ev, c->ctx);
             break;
         }
-        ev.kind = it->not_found ? WD_EV_NOT_FOUND : WD_EV_APPLIED;
+        ev.kind = it->applied.not_found ? WD_EV_NOT_FOUND : WD_EV_APPLIED;
         c->emit(&ev, c->ctx);
+        ev.kind = WD_EV_IGNORED_ATTR;
+        for (size_t i = 0; i < it->applied.n_ignored; i++) {
+            ev.detail = it->applied.ignored[i];
+            c->emit(&ev, c->ctx);
+        }
         break;
     case ST_GONE:
         ev.kind = WD_EV_VANISHED;

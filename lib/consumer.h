@@ -14,7 +14,7 @@
 #include "http.h"
 #include "s3.h"
 #include "store.h"
-#include "widget.h"
+#include "request.h"
 
 struct wd_consumer_config {
     const char *requests_bucket;
@@ -34,7 +34,7 @@ struct wd_consumer_config {
 enum wd_event_kind {
     WD_EV_APPLIED,       /* info: the request's effect is in the store and the request is deleted */
     WD_EV_NOT_FOUND,     /* warning: update/delete of a widget that does not exist; done */
-    WD_EV_IGNORED_ATTR,  /* warning: an attribute the DynamoDB store cannot hold (detail: its name) */
+    WD_EV_IGNORED_ATTR,  /* warning: after APPLIED, an attribute the store left out (detail: its name) */
     WD_EV_DEAD_LETTERED, /* error: set aside (detail: where; err: why) */
     WD_EV_FAILED,        /* warning: kept in the bucket for a later attempt (err: why) */
     WD_EV_LIST_FAILED,   /* error: the requests bucket could not be listed (err) */
@@ -88,8 +88,5 @@ unsigned long wd_consumer_progress(const struct wd_consumer *c);
 
 /* One whole poll, blocking the caller (start, then process until finished). Returns 0 or -1 with err. */
 int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct wd_error *err);
-
-/* Escapes a reason for S3 user metadata: printable ASCII, at most max bytes, others as \xNN. */
-int wd_metadata_escape(const char *in, size_t max, struct wd_buf *out);
 
 #endif

@@ -1,48 +1,63 @@
-/* The widget store: applying one validated request to an S3 bucket or a DynamoDB table (SPEC section 3). */
+/*
+ * The widget store interface (SPEC section 3): a table of operations that each store (store_s3.c,
+ * store_dynamodb.c) fills in, so the pipeline applies a request without knowing which store it has.
+ */
 #ifndef WD_STORE_H
 #define WD_STORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "aws.h"
+#include "buf.h"
 #include "error.h"
 #include "http.h"
+#include "request.h"
 #include "s3.h"
-#include "widget.h"
 
+/* The kinds a configuration names ("s3", "dynamodb"); the daemon picks the matching operations. */
 enum wd_store_kind { WD_STORE_S3, WD_STORE_DYNAMODB };
 
-struct wd_store {
-    enum wd_store_kind kind;
-    const char *name;              /* bucket or table; borrowed */
-    const struct wd_s3 *s3;        /* for WD_STORE_S3; borrowed */
-    const struct wd_endpoint *ddb; /* for WD_STORE_DYNAMODB; borrowed */
-};
+/* At most as many as the DynamoDB store's reserved names, since attributes are merged by name. */
+#define WD_STORE_MAX_IGNORED 4
 
+/* What applying a request did besides storing its effect. */
 struct wd_apply_result {
     bool not_found; /* update/delete of a widget that does not exist: done, with a warning */
+    /* otherAttributes the store cannot hold and left out (borrowed from the request), to warn about. */
+    const char *ignored[WD_STORE_MAX_IGNORED];
+    size_t n_ignored;
 };
 
-/*
- * Applies req. Returns 0 (the effect is durably in the store) or -1 with err: retryable classes mean
- * "try later", WD_ERR_CLIENT means the store permanently rejects this request's content.
- */
-int wd_store_apply(const struct wd_store *store, struct wd_aws *aws, struct wd_http *http,
-                   const struct wd_request *req, struct wd_apply_result *res, struct wd_error *err);
+struct wd_store;
 
-int wd_store_s3_apply(const struct wd_store *store, struct wd_aws *aws, struct wd_http *http,
-                      const struct wd_request *req, struct wd_apply_result *res, struct wd_error *err);
-int wd_store_ddb_apply(const struct wd_store *store, struct wd_aws *aws, struct wd_http *http,
-                       const struct wd_request *req, struct wd_apply_result *res, struct wd_error *err);
+struct wd_store_ops {
+    const char *kind; /* "s3", "dynamodb": for log lines */
+    /*
+     * The widget identity that orders requests (SPEC 4), appended to out: on S3 the owner is part of
+     * the object key, so two owners' widgets with one ID are two widgets. Returns 0 or -1 (OOM).
+     */
+    int (*identity)(const struct wd_request *req, struct wd_buf *out);
+    /*
+     * Applies req. Returns 0 (the effect is durably in the store; res filled) or -1 with err: retryable
+     * classes mean "try later", WD_ERR_CLIENT that the store refused it (see rejects_content).
+     */
+    int (*apply)(const struct wd_store *store, struct wd_aws *aws, struct wd_http *http,
+                 const struct wd_request *req, struct wd_apply_result *res, struct wd_error *err);
+    /*
+     * True when a failed apply is the store refusing this request's own content for good (an item over
+     * DynamoDB's 400 KB), so it belongs in the dead-letter location. Any other rejection (a bad table
+     * name, a permission, a bug) is the deployment's fault: the request is kept and retried.
+     */
+    bool (*rejects_content)(const struct wd_error *err);
+};
 
-/*
- * True when a failed apply is the store refusing this request's own content for good (a DynamoDB item
- * over 400 KB), so it belongs in the dead-letter location. Any other rejection (a bad table name, a
- * permission, a bug) is the deployment's fault: the request is kept and retried, never set aside.
- */
-bool wd_store_rejects_content(const struct wd_error *err);
-
-/* The widget identity used for ordering (SPEC 3): "<owner-slug>/<widgetId>" on S3, widgetId on DynamoDB. */
-int wd_store_identity(enum wd_store_kind kind, const struct wd_request *req, struct wd_buf *out);
+/* One configured store. Borrows everything. */
+struct wd_store {
+    const struct wd_store_ops *ops;
+    const char *name;              /* bucket or table */
+    const struct wd_s3 *s3;        /* the S3 service, for the S3 store */
+    const struct wd_endpoint *ddb; /* the DynamoDB endpoint, for the DynamoDB store */
+};
 
 #endif

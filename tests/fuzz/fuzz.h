@@ -57,12 +57,31 @@ static inline bool fuzz_utf8_valid(const char *s, size_t len)
     return true;
 }
 
-/* True when s is one line of printable ASCII (0x20-0x7e), as log-ready messages promise. */
-static inline bool fuzz_printable_ascii(const char *s)
+/*
+ * True when s is one printable line, as log-ready messages promise (lib/escape.c): valid UTF-8 without
+ * C0 controls, DEL or C1 controls.
+ */
+static inline bool fuzz_one_line(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p < 0x20 || *p == 0x7f)
             return false;
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n = *p >= 0xf0 && *p <= 0xf4   ? 4
+                   : *p >= 0xe0 && *p <= 0xef ? 3
+                   : *p >= 0xc2 && *p <= 0xdf ? 2
+                                              : 0;
+        if (n == 0 || (n == 2 && *p == 0xc2 && p[1] < 0xa0)) /* not a lead byte, or a C1 control */
+            return false;
+        for (size_t i = 1; i < n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+        p += n;
+    }
     return true;
 }
 

@@ -3,7 +3,9 @@
 
 #include "buf.h"
 #include "fuzz.h"
-#include "widget.h"
+#include "request.h"
+#include "store_dynamodb.h"
+#include "store_s3.h"
 
 /* Stands in for the request when the input is not one, so the stored-body readers still see every input. */
 static const char FIXED_UPDATE[] =
@@ -39,7 +41,7 @@ static void check_request(const struct wd_request *req)
 static void check_s3_key(const struct wd_request *req)
 {
     struct wd_buf key = {0};
-    FUZZ_CHECK(wd_widget_s3_key(req, &key) == 0);
+    FUZZ_CHECK(wd_store_s3_key(req, &key) == 0);
     size_t owner_len = strlen(req->owner);
     FUZZ_CHECK(key.len == 8 + owner_len + 1 + strlen(req->widget_id));
     FUZZ_CHECK(memcmp(key.data, "widgets/", 8) == 0);
@@ -54,7 +56,7 @@ static void check_s3_bodies(const struct wd_request *req)
 {
     struct wd_buf body = {0}, again = {0};
     struct wd_error err = {0};
-    FUZZ_CHECK(wd_widget_s3_create(req, &body, &err) == 0);
+    FUZZ_CHECK(wd_store_s3_create_body(req, &body, &err) == 0);
     json_t *j = fuzz_json(body.data, body.len);
     FUZZ_CHECK(json_is_object(j));
     FUZZ_CHECK(fuzz_json_str(j, "widgetId") && strcmp(fuzz_json_str(j, "widgetId"), req->widget_id) == 0);
@@ -63,7 +65,7 @@ static void check_s3_bodies(const struct wd_request *req)
     FUZZ_CHECK(attrs == NULL || json_array_size(attrs) > 0);
     json_decref(j);
 
-    FUZZ_CHECK(wd_widget_s3_update(body.data, body.len, req, &again, &err) == 0);
+    FUZZ_CHECK(wd_store_s3_update_body(body.data, body.len, req, &again, &err) == 0);
     FUZZ_CHECK(again.len == body.len && memcmp(again.data, body.data, body.len) == 0);
     wd_buf_free(&again);
     wd_buf_free(&body);
@@ -77,12 +79,12 @@ static void check_ddb_bodies(const struct wd_request *req)
     bool fits = false, noop = false, found = false;
     json_t *j;
 
-    FUZZ_CHECK(wd_ddb_put_item_body(req, "widgets", &put, &err) == 0);
+    FUZZ_CHECK(wd_store_ddb_put_item_body(req, "widgets", &put, &err) == 0);
     j = fuzz_json(put.data, put.len);
     FUZZ_CHECK(json_is_object(json_object_get(j, "Item")));
     json_decref(j);
 
-    FUZZ_CHECK(wd_ddb_update_item_body(req, "widgets", &upd, &fits, &noop, &err) == 0);
+    FUZZ_CHECK(wd_store_ddb_update_item_body(req, "widgets", &upd, &fits, &noop, &err) == 0);
     if (fits && !noop) {
         j = fuzz_json(upd.data, upd.len);
         FUZZ_CHECK(json_is_object(j));
@@ -93,13 +95,14 @@ static void check_ddb_bodies(const struct wd_request *req)
         FUZZ_CHECK(upd.len == 0);
     }
 
-    FUZZ_CHECK(wd_ddb_merge_item_body(put.data, put.len, req, "widgets", &merged, &found, &err) == 0);
+    FUZZ_CHECK(wd_store_ddb_merge_item_body(put.data, put.len, req, "widgets", &merged, &found, &err) == 0);
     FUZZ_CHECK(found);
     j = fuzz_json(merged.data, merged.len);
     FUZZ_CHECK(json_is_object(json_object_get(j, "Item")));
     json_decref(j);
 
-    FUZZ_CHECK(wd_ddb_key_body("widgets", req->widget_id, "\"ReturnValues\":\"ALL_OLD\"", &key, &err) == 0);
+    FUZZ_CHECK(wd_store_ddb_key_body("widgets", req->widget_id, "\"ReturnValues\":\"ALL_OLD\"", &key, &err) ==
+               0);
     j = fuzz_json(key.data, key.len);
     FUZZ_CHECK(json_is_object(json_object_get(j, "Key")));
     json_decref(j);
@@ -110,19 +113,13 @@ static void check_ddb_bodies(const struct wd_request *req)
     wd_buf_free(&key);
 }
 
-static void count_ignored(const char *name, void *ctx)
-{
-    FUZZ_CHECK(wd_ddb_attr_is_reserved(name));
-    ++*(size_t *)ctx;
-}
-
 /* The input read as a stored S3 body and as a GetItem response, updated by req. */
 static void check_stored(const char *data, size_t size, const struct wd_request *req)
 {
     struct wd_buf out = {0};
     struct wd_error err = {0};
     bool found = false;
-    if (wd_widget_s3_update(data, size, req, &out, &err) == 0) {
+    if (wd_store_s3_update_body(data, size, req, &out, &err) == 0) {
         json_t *j = fuzz_json(out.data, out.len);
         FUZZ_CHECK(json_is_object(j));
         FUZZ_CHECK(fuzz_json_str(j, "widgetId") != NULL && fuzz_json_str(j, "owner") != NULL);
@@ -133,7 +130,7 @@ static void check_stored(const char *data, size_t size, const struct wd_request 
     }
     wd_buf_free(&out);
 
-    if (wd_ddb_merge_item_body(data, size, req, "widgets", &out, &found, &err) == 0) {
+    if (wd_store_ddb_merge_item_body(data, size, req, "widgets", &out, &found, &err) == 0) {
         if (found) {
             json_t *j = fuzz_json(out.data, out.len);
             FUZZ_CHECK(json_is_object(json_object_get(j, "Item")));
@@ -159,9 +156,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_s3_key(req);
         check_s3_bodies(req);
         check_ddb_bodies(req);
-        size_t ignored = 0;
-        wd_ddb_foreach_ignored(req, count_ignored, &ignored);
-        FUZZ_CHECK(ignored <= req->n_attrs);
+        const char *ignored[WD_STORE_MAX_IGNORED];
+        size_t n_ignored = wd_store_ddb_ignored(req, ignored);
+        FUZZ_CHECK(n_ignored <= req->n_attrs);
+        for (size_t i = 0; i < n_ignored; i++)
+            FUZZ_CHECK(wd_store_ddb_reserved(ignored[i]));
         check_stored(text, size, req);
         wd_request_free(req);
     } else {

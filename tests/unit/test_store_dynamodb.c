@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "widget.h"
+#include "request.h"
+#include "store_dynamodb.h"
 
 #define REQ(type, extra)                                                                                     \
     "{\"type\":\"" type "\",\"requestId\":\"r1\",\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"" extra "}"
@@ -32,7 +33,7 @@ static void expect_put(const char *request, const char *expected)
     struct wd_request *req = parse(request);
     struct wd_buf out = {0};
     struct wd_error err = {0};
-    assert_int_equal(wd_ddb_put_item_body(req, "widgets", &out, &err), 0);
+    assert_int_equal(wd_store_ddb_put_item_body(req, "widgets", &out, &err), 0);
     assert_string_equal(out.data, expected);
     wd_buf_free(&out);
     wd_request_free(req);
@@ -45,7 +46,7 @@ static char *update_body(const char *request)
     struct wd_buf out = {0};
     struct wd_error err = {0};
     bool fits = false, noop = true;
-    assert_int_equal(wd_ddb_update_item_body(req, "widgets", &out, &fits, &noop, &err), 0);
+    assert_int_equal(wd_store_ddb_update_item_body(req, "widgets", &out, &fits, &noop, &err), 0);
     assert_true(fits);
     assert_false(noop);
     wd_request_free(req);
@@ -123,7 +124,7 @@ static char *merge_body(const json_t *item, const char *request)
     struct wd_buf out = {0};
     struct wd_error err = {0};
     bool found = false;
-    assert_int_equal(wd_ddb_merge_item_body(text, strlen(text), req, "widgets", &out, &found, &err), 0);
+    assert_int_equal(wd_store_ddb_merge_item_body(text, strlen(text), req, "widgets", &out, &found, &err), 0);
     assert_true(found);
     free(text);
     json_decref(resp);
@@ -158,40 +159,36 @@ static void expect_both_ways(const char *item_json, const char *request, const c
 static void test_reserved_names(void **state)
 {
     (void)state;
-    assert_true(wd_ddb_attr_is_reserved("id"));
-    assert_true(wd_ddb_attr_is_reserved("owner"));
-    assert_true(wd_ddb_attr_is_reserved("label"));
-    assert_true(wd_ddb_attr_is_reserved("description"));
-    assert_false(wd_ddb_attr_is_reserved("ID"));
-    assert_false(wd_ddb_attr_is_reserved("Label"));
-    assert_false(wd_ddb_attr_is_reserved("widgetId"));
-    assert_false(wd_ddb_attr_is_reserved("otherAttributes"));
-    assert_false(wd_ddb_attr_is_reserved("size"));
-    assert_false(wd_ddb_attr_is_reserved("ids"));
+    assert_true(wd_store_ddb_reserved("id"));
+    assert_true(wd_store_ddb_reserved("owner"));
+    assert_true(wd_store_ddb_reserved("label"));
+    assert_true(wd_store_ddb_reserved("description"));
+    assert_false(wd_store_ddb_reserved("ID"));
+    assert_false(wd_store_ddb_reserved("Label"));
+    assert_false(wd_store_ddb_reserved("widgetId"));
+    assert_false(wd_store_ddb_reserved("otherAttributes"));
+    assert_false(wd_store_ddb_reserved("size"));
+    assert_false(wd_store_ddb_reserved("ids"));
 }
 
-static void collect(const char *name, void *ctx)
-{
-    struct wd_buf *b = ctx;
-    assert_int_equal(wd_buf_printf(b, "%s;", name), 0);
-}
-
-static void test_foreach_ignored(void **state)
+static void test_ignored(void **state)
 {
     (void)state;
+    const char *names[WD_STORE_MAX_IGNORED];
     struct wd_request *req = parse(
         REQ("update",
             ",\"otherAttributes\":[" ATTR("a", "1") "," ATTR("owner", "x") "," ATTR("label", "") "," ATTR(
                 "size", "") "," ATTR("id", "y") "," ATTR("description", "z") "," ATTR("owner", "w") "]"));
-    struct wd_buf names = {0};
-    wd_ddb_foreach_ignored(req, collect, &names);
-    assert_string_equal(names.data, "owner;label;id;description;"); /* after dedup, in request order */
-    wd_buf_free(&names);
+    /* after dedup, in request order */
+    assert_int_equal(wd_store_ddb_ignored(req, names), 4);
+    assert_string_equal(names[0], "owner");
+    assert_string_equal(names[1], "label");
+    assert_string_equal(names[2], "id");
+    assert_string_equal(names[3], "description");
     wd_request_free(req);
 
     req = parse(REQ("create", ",\"otherAttributes\":[" ATTR("a", "1") "]"));
-    wd_ddb_foreach_ignored(req, collect, &names);
-    assert_null(names.data);
+    assert_int_equal(wd_store_ddb_ignored(req, names), 0);
     wd_request_free(req);
 }
 
@@ -319,7 +316,7 @@ static void test_update_item_noop(void **state)
         struct wd_buf out = {0};
         struct wd_error err = {0};
         bool fits = false, noop = false;
-        assert_int_equal(wd_ddb_update_item_body(req, "widgets", &out, &fits, &noop, &err), 0);
+        assert_int_equal(wd_store_ddb_update_item_body(req, "widgets", &out, &fits, &noop, &err), 0);
         assert_true(noop);
         assert_int_equal(out.len, 0);
         wd_request_free(req);
@@ -356,7 +353,7 @@ static void run_update(const char *request, bool *fits, bool *noop, struct wd_bu
 {
     struct wd_request *req = parse(request);
     struct wd_error err = {0};
-    assert_int_equal(wd_ddb_update_item_body(req, "widgets", out, fits, noop, &err), 0);
+    assert_int_equal(wd_store_ddb_update_item_body(req, "widgets", out, fits, noop, &err), 0);
     wd_request_free(req);
 }
 
@@ -497,12 +494,13 @@ static void test_merge_not_found(void **state)
     struct wd_buf out = {0};
     struct wd_error err = {0};
     bool found = true;
-    assert_int_equal(wd_ddb_merge_item_body("{}", 2, req, "widgets", &out, &found, &err), 0);
+    assert_int_equal(wd_store_ddb_merge_item_body("{}", 2, req, "widgets", &out, &found, &err), 0);
     assert_false(found);
     assert_int_equal(out.len, 0);
     found = true;
     assert_int_equal(
-        wd_ddb_merge_item_body("{\"ConsumedCapacity\":null}", 25, req, "widgets", &out, &found, &err), 0);
+        wd_store_ddb_merge_item_body("{\"ConsumedCapacity\":null}", 25, req, "widgets", &out, &found, &err),
+        0);
     assert_false(found);
     wd_request_free(req);
 }
@@ -517,7 +515,7 @@ static void test_merge_keeps_other_types(void **state)
     struct wd_buf out = {0};
     struct wd_error err = {0};
     bool found = false;
-    assert_int_equal(wd_ddb_merge_item_body(resp, strlen(resp), req, "widgets", &out, &found, &err), 0);
+    assert_int_equal(wd_store_ddb_merge_item_body(resp, strlen(resp), req, "widgets", &out, &found, &err), 0);
     assert_true(found);
     assert_string_equal(out.data,
                         "{\"TableName\":\"widgets\",\"Item\":{\"id\":{\"S\":\"w1\"},\"owner\":{\"S\":\"A\"},"
@@ -553,8 +551,8 @@ static void test_merge_bad_response(void **state)
         struct wd_buf out = {0};
         struct wd_error err = {0};
         bool found = true;
-        assert_int_equal(wd_ddb_merge_item_body(bad[i], strlen(bad[i]), req, "widgets", &out, &found, &err),
-                         -1);
+        assert_int_equal(
+            wd_store_ddb_merge_item_body(bad[i], strlen(bad[i]), req, "widgets", &out, &found, &err), -1);
         assert_int_equal(err.cls, WD_ERR_INTERNAL);
         assert_true(found); /* untouched */
         assert_int_equal(out.len, 0);
@@ -569,25 +567,26 @@ static void test_key_body(void **state)
     (void)state;
     struct wd_buf out = {0};
     struct wd_error err = {0};
-    assert_int_equal(wd_ddb_key_body("widgets", "a/b \"c\" \xc3\xa9", NULL, &out, &err), 0);
+    assert_int_equal(wd_store_ddb_key_body("widgets", "a/b \"c\" \xc3\xa9", NULL, &out, &err), 0);
     assert_string_equal(out.data,
                         "{\"TableName\":\"widgets\",\"Key\":{\"id\":{\"S\":\"a/b \\\"c\\\" \xc3\xa9\"}}}");
     wd_buf_reset(&out);
-    assert_int_equal(wd_ddb_key_body("widgets", "w1", "", &out, &err), 0);
+    assert_int_equal(wd_store_ddb_key_body("widgets", "w1", "", &out, &err), 0);
     assert_string_equal(out.data, "{\"TableName\":\"widgets\",\"Key\":{\"id\":{\"S\":\"w1\"}}}");
     wd_buf_reset(&out);
-    assert_int_equal(wd_ddb_key_body("widgets", "w1", "\"ReturnValues\":\"ALL_OLD\"", &out, &err), 0);
+    assert_int_equal(wd_store_ddb_key_body("widgets", "w1", "\"ReturnValues\":\"ALL_OLD\"", &out, &err), 0);
     assert_string_equal(
         out.data, "{\"TableName\":\"widgets\",\"Key\":{\"id\":{\"S\":\"w1\"}},\"ReturnValues\":\"ALL_OLD\"}");
     wd_buf_reset(&out);
-    assert_int_equal(wd_ddb_key_body("widgets", "w1",
-                                     "\"ConsistentRead\":true,\"ProjectionExpression\":\"#i\"", &out, &err),
+    assert_int_equal(wd_store_ddb_key_body("widgets", "w1",
+                                           "\"ConsistentRead\":true,\"ProjectionExpression\":\"#i\"", &out,
+                                           &err),
                      0);
     assert_string_equal(out.data,
                         "{\"TableName\":\"widgets\",\"Key\":{\"id\":{\"S\":\"w1\"}},\"ConsistentRead\":true,"
                         "\"ProjectionExpression\":\"#i\"}");
     wd_buf_reset(&out);
-    assert_int_equal(wd_ddb_key_body("widgets", "w1", "\"ReturnValues\":", &out, &err), -1);
+    assert_int_equal(wd_store_ddb_key_body("widgets", "w1", "\"ReturnValues\":", &out, &err), -1);
     assert_int_equal(err.cls, WD_ERR_INTERNAL);
     assert_int_equal(out.len, 0);
     wd_buf_free(&out);
@@ -620,7 +619,7 @@ static void test_oracle_sequence(void **state)
         struct wd_request *req = parse(requests[0]);
         struct wd_buf out = {0};
         struct wd_error err = {0};
-        assert_int_equal(wd_ddb_put_item_body(req, "widgets", &out, &err), 0);
+        assert_int_equal(wd_store_ddb_put_item_body(req, "widgets", &out, &err), 0);
         wd_request_free(req);
         json_t *put = json_loads(out.data, 0, NULL);
         json_t *item = json_deep_copy(json_object_get(put, "Item"));
@@ -629,7 +628,7 @@ static void test_oracle_sequence(void **state)
         for (size_t i = 1; i < 4; i++) {
             req = parse(requests[i]);
             bool fits = false, noop = false;
-            assert_int_equal(wd_ddb_update_item_body(req, "widgets", &out, &fits, &noop, &err), 0);
+            assert_int_equal(wd_store_ddb_update_item_body(req, "widgets", &out, &fits, &noop, &err), 0);
             wd_request_free(req);
             if (noop) {
                 assert_int_equal(i, 3);
@@ -657,7 +656,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reserved_names),
-        cmocka_unit_test(test_foreach_ignored),
+        cmocka_unit_test(test_ignored),
         cmocka_unit_test(test_put_item_full),
         cmocka_unit_test(test_put_item_minimal),
         cmocka_unit_test(test_put_item_never_stores_empty),

@@ -1,4 +1,5 @@
-/* Unit tests of the S3 store representation of a widget (SPEC section 3): create and update bodies. */
+/* Unit tests of the S3 store representation of a widget (SPEC section 3): owner slug, key, create and update
+ * bodies. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "widget.h"
+#include "request.h"
+#include "store_s3.h"
 
 /* A request of `type` for widget w1 of Mary Matthews with `extra` members. */
 #define REQ(type, extra)                                                                                     \
@@ -32,7 +34,7 @@ static void expect_create(const char *request, const char *expected)
     struct wd_request *req = parse(request);
     struct wd_buf out = {0};
     struct wd_error err = {0};
-    assert_int_equal(wd_widget_s3_create(req, &out, &err), 0);
+    assert_int_equal(wd_store_s3_create_body(req, &out, &err), 0);
     assert_string_equal(out.data, expected);
     wd_buf_free(&out);
     wd_request_free(req);
@@ -43,7 +45,7 @@ static void expect_update(const char *stored, const char *request, const char *e
     struct wd_request *req = parse(request);
     struct wd_buf out = {0};
     struct wd_error err = {0};
-    if (wd_widget_s3_update(stored, strlen(stored), req, &out, &err) != 0)
+    if (wd_store_s3_update_body(stored, strlen(stored), req, &out, &err) != 0)
         fail_msg("update failed: %s", err.message);
     assert_string_equal(out.data, expected);
     wd_buf_free(&out);
@@ -59,9 +61,9 @@ static char *apply_all(const char *const *requests, size_t n)
         struct wd_buf out = {0};
         struct wd_error err = {0};
         if (req->type == WD_REQ_CREATE)
-            assert_int_equal(wd_widget_s3_create(req, &out, &err), 0);
+            assert_int_equal(wd_store_s3_create_body(req, &out, &err), 0);
         else
-            assert_int_equal(wd_widget_s3_update(body, strlen(body), req, &out, &err), 0);
+            assert_int_equal(wd_store_s3_update_body(body, strlen(body), req, &out, &err), 0);
         free(body);
         body = wd_buf_steal(&out);
         wd_request_free(req);
@@ -147,7 +149,7 @@ static void test_create_round_trips_strings(void **state)
               "\"otherAttributes\":[{\"name\":\"\\u00fc.b\",\"value\":\"</script>\"}]}");
     struct wd_buf out = {0};
     struct wd_error err = {0};
-    assert_int_equal(wd_widget_s3_create(req, &out, &err), 0);
+    assert_int_equal(wd_store_s3_create_body(req, &out, &err), 0);
     json_t *j = json_loadb(out.data, out.len, JSON_REJECT_DUPLICATES, NULL);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "widgetId")), req->widget_id);
@@ -169,7 +171,7 @@ static void test_create_appends(void **state)
     struct wd_buf out = {0};
     struct wd_error err = {0};
     assert_int_equal(wd_buf_append_str(&out, "x"), 0);
-    assert_int_equal(wd_widget_s3_create(req, &out, &err), 0);
+    assert_int_equal(wd_store_s3_create_body(req, &out, &err), 0);
     assert_string_equal(out.data, "x{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"}");
     wd_buf_free(&out);
     wd_request_free(req);
@@ -316,7 +318,7 @@ static void expect_stored_rejected(const char *stored, size_t len)
     struct wd_buf out = {0};
     struct wd_error err = {0};
     assert_int_equal(wd_buf_append_str(&out, "keep"), 0);
-    assert_int_equal(wd_widget_s3_update(stored, len, req, &out, &err), -1);
+    assert_int_equal(wd_store_s3_update_body(stored, len, req, &out, &err), -1);
     assert_int_equal(err.cls, WD_ERR_INTERNAL);
     assert_string_equal(out.data, "keep"); /* untouched on failure */
     wd_buf_free(&out);
@@ -380,9 +382,48 @@ static void test_oracle_sequence(void **state)
     free(body);
 }
 
+/* --- slug and key --- */
+
+static void test_owner_slug(void **state)
+{
+    (void)state;
+    struct wd_buf b = {0};
+    assert_int_equal(wd_store_s3_owner_slug("Mary Matthews", &b), 0);
+    assert_string_equal(b.data, "mary-matthews");
+    wd_buf_reset(&b);
+    assert_int_equal(wd_store_s3_owner_slug("  ABC xyZ ", &b), 0);
+    assert_string_equal(b.data, "--abc-xyz-");
+    /* appends */
+    assert_int_equal(wd_store_s3_owner_slug("Q", &b), 0);
+    assert_string_equal(b.data, "--abc-xyz-q");
+    wd_buf_free(&b);
+}
+
+static void test_s3_key(void **state)
+{
+    (void)state;
+    struct wd_request *req =
+        parse("{\"type\":\"create\",\"requestId\":\"r\",\"widgetId\":\"a/b c+%?#\\u00e9\","
+              "\"owner\":\"Mary Matthews\"}");
+    struct wd_buf b = {0};
+    assert_int_equal(wd_buf_append_str(&b, "prefix:"), 0);
+    assert_int_equal(wd_store_s3_key(req, &b), 0);
+    assert_string_equal(b.data, "prefix:widgets/mary-matthews/a/b c+%?#\xc3\xa9");
+    wd_buf_free(&b);
+    wd_request_free(req);
+
+    req = parse("{\"type\":\"create\",\"requestId\":\"r\",\"widgetId\":\"..\",\"owner\":\"MARY matthews\"}");
+    assert_int_equal(wd_store_s3_key(req, &b), 0);
+    assert_string_equal(b.data, "widgets/mary-matthews/..");
+    wd_buf_free(&b);
+    wd_request_free(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_owner_slug),
+        cmocka_unit_test(test_s3_key),
         cmocka_unit_test(test_create_full),
         cmocka_unit_test(test_create_minimal),
         cmocka_unit_test(test_create_drops_empty_strings),
