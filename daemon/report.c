@@ -82,15 +82,21 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
         wd_buf_free(&n);
         break;
     }
-    case WD_EV_DEAD_LETTERED:
+    case WD_EV_DEAD_LETTERED: {
+        /* The dead-letter name holds the key: as outside a string as the key itself. */
+        struct wd_buf qd = {0};
+        const char *where = wd_escape_str(&qd, WD_ESCAPE_LOG, ev->detail);
         r->dead_lettered++;
         if (ev->req != NULL)
-            wd_log_request(LOG_ERR, &ids,
-                           "request '%s' (request '%s', widget '%s'): rejected by the store: %s; moved to %s",
-                           key, rid, wid, ev->err->message, ev->detail);
+            wd_log_request(
+                LOG_ERR, &ids,
+                "request '%s' (request '%s', widget '%s'): rejected by the store: %s; moved to '%s'", key,
+                rid, wid, ev->err->message, where);
         else
-            wd_log_request(LOG_ERR, &ids, "request '%s': %s; moved to %s", key, ev->err->message, ev->detail);
+            wd_log_request(LOG_ERR, &ids, "request '%s': %s; moved to '%s'", key, ev->err->message, where);
+        wd_buf_free(&qd);
         break;
+    }
     case WD_EV_FAILED:
         r->failed++;
         snprintf(r->last_error, sizeof(r->last_error), "%s: %s", wd_error_class_name(ev->err->cls),

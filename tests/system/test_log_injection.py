@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""System test: outside strings never shape the log (SPEC 7, issue 13 item 3). The producer chooses
+request keys, request IDs and widget IDs; each reaches log lines (applied, not found, dead-lettered,
+ignored attribute). A newline followed by "<0>" would make journald's stream reader file a forged line
+at emergency priority; ESC sequences would drive an operator's terminal. Every line must be one line
+at widgetd's own priority (3, 4, 5 or 6 here), hold no control character, and show each hostile value
+escaped. The store is judged by the oracle as usual.
+
+s3rver lists keys raw (it ignores encoding-type=url) and escapes '<', '>' and "'" in listings twice, and
+XML 1.0 cannot carry ESC or CR: the hostile keys here hold LF (the next line then has no priority prefix,
+so journald would file it as a line of its own), double quotes and backslashes, which s3rver stores and
+lists faithfully; "<0>", ESC, CR and C1 controls travel in request IDs, widget IDs and attribute names
+(JSON escapes), which every store carries.
+"""
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wdtest  # noqa: E402
+
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]")  # any C0 but TAB, DEL, C1
+
+
+def body(**fields):
+    return json.dumps(fields).encode()
+
+
+def hostile_requests():
+    forged = "\nFORGED line: all widgets deleted\n"
+    return {
+        # Valid create whose request ID holds a forged line and a terminal escape.
+        "0001-create" + forged: body(type="create", requestId="r1\n<0>FORGED\x1b[2J", widgetId="w1",
+                                     owner="Ann Lee", label="one"),
+        # Bad JSON under a hostile key: dead-lettered, and the dead-letter name repeats the key.
+        "0002-bad" + forged: b"{not json",
+        # A bad widget ID (control characters) under a key with quotes and a backslash.
+        "0003-bad-id \"\\": body(type="create", requestId="r3", widgetId="w\x1b]0;title\x07", owner="Ann Lee"),
+        # Update of a missing widget: a warning line names it.
+        "0004-missing" + forged: body(type="update", requestId="r4\r\n<2>x", widgetId="nowhere' \\",
+                                      owner="Ann Lee"),
+        # A reserved attribute name on DynamoDB: a warning names the attribute.
+        "0005-reserved": body(type="update", requestId="r5", widgetId="w1", owner="Ann Lee",
+                              otherAttributes=[{"name": "owner", "value": "x"},
+                                               {"name": "n\n<0>FORGED\x1b[1m", "value": "v"}]),
+        "0006-delete" + forged: body(type="delete", requestId="r6\x9b2J", widgetId="w1", owner="Ann Lee"),
+    }
+
+
+def main():
+    h = wdtest.Harness(__doc__)
+    for store in ("s3", "dynamodb"):
+        with h.case("hostile-strings-%s" % store) as selected:
+            if not selected:
+                continue
+            requests = hostile_requests()
+            run = h.drain_and_judge("hostile strings (%s)" % store, store, requests, tag="inject-" + store)
+            lines = run.lines
+            forged = [line for line in lines if re.match(r"^<[0-2]>", line) or "FORGED" in line[:12]]
+            h.check(not forged, "no log line at priority 0-2, none starting with injected text",
+                    "  %s\n  log: %s" % ("\n  ".join(repr(line) for line in forged[:5]), run.log_path))
+            controls = [line for line in lines if CONTROL.search(line)]
+            h.check(not controls, "no control character (ESC, CR, C1 ...) in any log line",
+                    "  %s\n  log: %s" % ("\n  ".join(repr(line) for line in controls[:5]), run.log_path))
+            dead_line = [line for line in lines if "0002-bad" in line]
+            h.check(dead_line and all("\\x0AFORGED line" in line for line in dead_line),
+                    "the dead-lettered request's key and dead-letter name are shown escaped",
+                    "  %s" % "\n  ".join(repr(line) for line in dead_line[:3]))
+            shown = "\n".join(lines)
+            h.check("0003-bad-id \"\\x5C" in shown, "backslashes of a key are escaped",
+                    "  log: %s" % run.log_path)
+    h.finish()
+
+
+if __name__ == "__main__":
+    main()
