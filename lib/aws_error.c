@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
 #include "escape.h"
 #include "s3_xml.h"
 
@@ -139,18 +138,6 @@ static bool is_blank(const char *s, size_t len)
     return true;
 }
 
-/* src[0..len) escaped for an error reason into dst[size], cut with "..." to fit. */
-static const char *escaped(char *dst, size_t size, const char *src, size_t len)
-{
-    struct wd_buf b = {0};
-    if (wd_escape(&b, WD_ESCAPE_REASON, src, len, size - 1) < 0)
-        snprintf(dst, size, "(out of memory)");
-    else
-        snprintf(dst, size, "%s", b.data);
-    wd_buf_free(&b);
-    return dst;
-}
-
 enum body_kind { BODY_EMPTY, BODY_OTHER, BODY_ERROR };
 
 /* Fills err: "S3 403 SignatureDoesNotMatch: The request signature ...". Returns -1. */
@@ -158,17 +145,17 @@ static int describe(struct wd_error *err, enum wd_error_class cls, const char *s
                     enum body_kind kind, const char *code, const char *message, const char *body, size_t len)
 {
     char pcode[sizeof(err->code)], text[MESSAGE_MAX + 4];
-    escaped(pcode, sizeof(pcode), code, strlen(code));
+    wd_escape_fixed(pcode, sizeof(pcode), WD_ESCAPE_REASON, code, strlen(code));
 
     if (kind == BODY_EMPTY)
         return wd_error_set(err, cls, status, pcode, "%s %ld (empty body)", service, status);
     if (kind == BODY_OTHER) {
         char snippet[SNIPPET_MAX + 4];
-        escaped(snippet, sizeof(snippet), body, len);
+        wd_escape_fixed(snippet, sizeof(snippet), WD_ESCAPE_REASON, body, len);
         return wd_error_set(err, cls, status, pcode, "%s %ld (the body is not an error document: \"%s\")",
                             service, status, snippet);
     }
-    escaped(text, sizeof(text), message, strlen(message));
+    wd_escape_fixed(text, sizeof(text), WD_ESCAPE_REASON, message, strlen(message));
     if (pcode[0] == '\0' && text[0] == '\0')
         return wd_error_set(err, cls, status, pcode, "%s %ld (an error document without a code or message)",
                             service, status);

@@ -141,14 +141,23 @@ const char *wd_escape_str(struct wd_buf *buf, enum wd_escape_mode mode, const ch
     return buf->data;
 }
 
-const char *wd_escape_quoted(char *dst, size_t cap, const char *s, size_t len)
+const char *wd_escape_fixed(char *dst, size_t cap, enum wd_escape_mode mode, const char *s, size_t len)
 {
     struct wd_buf b = {0};
-    /* Two quotes and the NUL around at most cap - 3 bytes of text. */
-    if (wd_escape(&b, WD_ESCAPE_REASON, s, len, cap - 3) < 0)
-        snprintf(dst, cap, "\"(out of memory)\"");
+    if (wd_escape(&b, mode, s, len, cap - 1) < 0)
+        snprintf(dst, cap, "(out of memory)");
     else
-        snprintf(dst, cap, "\"%s\"", b.data);
+        memcpy(dst, b.data, b.len + 1);
     wd_buf_free(&b);
+    return dst;
+}
+
+const char *wd_escape_quoted(char *dst, size_t cap, const char *s, size_t len)
+{
+    dst[0] = '"';
+    wd_escape_fixed(dst + 1, cap - 2, WD_ESCAPE_REASON, s, len); /* the closing quote takes the last byte */
+    size_t n = strlen(dst);
+    dst[n] = '"';
+    dst[n + 1] = '\0';
     return dst;
 }

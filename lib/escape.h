@@ -44,9 +44,12 @@ int wd_escape(struct wd_buf *out, enum wd_escape_mode mode, const char *s, size_
 const char *wd_escape_str(struct wd_buf *buf, enum wd_escape_mode mode, const char *s);
 
 /*
- * s[0..len) escaped for an error reason, in double quotes, into the caller's dst[cap] (cap >= 8): for
- * messages built with a fixed buffer, such as the excerpt of a user value. Returns dst.
+ * s[0..len) escaped for mode into the caller's dst[cap] (cap >= 4), cut to fit: for messages built in
+ * fixed arrays. Returns dst.
  */
+const char *wd_escape_fixed(char *dst, size_t cap, enum wd_escape_mode mode, const char *s, size_t len);
+
+/* The same for an error reason, in double quotes (cap >= 6): the excerpt of a user value. Returns dst. */
 const char *wd_escape_quoted(char *dst, size_t cap, const char *s, size_t len);
 
 #endif

@@ -120,6 +120,11 @@ static void test_quoted(void **state)
     const char *long_value = "0123456789abcdefghij";
     assert_string_equal(wd_escape_quoted(q, sizeof(q), long_value, strlen(long_value)), "\"0123456789...\"");
     assert_int_equal(strlen(q), sizeof(q) - 1);
+    /* Unquoted, in any mode. */
+    assert_string_equal(wd_escape_fixed(q, sizeof(q), WD_ESCAPE_LOG, "a'\n", 3), "a\\x27\\x0A");
+    assert_string_equal(wd_escape_fixed(q, sizeof(q), WD_ESCAPE_REASON, long_value, strlen(long_value)),
+                        "0123456789ab...");
+    assert_int_equal(strlen(q), sizeof(q) - 1);
 }
 
 int main(void)
