@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "credentials.h"
+#include "credentials_chain.h"
 #include "error.h"
 #include "http.h"
 #include "retry.h"
