@@ -57,9 +57,18 @@ static uint64_t now_usec(struct loop *l)
     return now;
 }
 
+/* The running service's AWS counters (all zero before it exists). */
+static struct wd_aws_stats aws_stats(const struct loop *l)
+{
+    struct wd_aws_stats st = {0};
+    if (l->svc != NULL)
+        wd_aws_stats_get(l->svc->aws, &st);
+    return st;
+}
+
 static unsigned long total_retries(const struct loop *l)
 {
-    return l->retries_before + (l->svc ? atomic_load(&l->svc->aws.retries) : 0);
+    return l->retries_before + aws_stats(l).retries;
 }
 
 static void update_status(struct loop *l)
@@ -100,7 +109,7 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata)
 {
     struct loop *l = userdata;
     /* Any finished HTTP attempt counts, so a task of several slow calls still shows life. */
-    unsigned long progress = wd_consumer_progress(l->svc->consumer) + atomic_load(&l->svc->aws.attempts_done);
+    unsigned long progress = wd_consumer_progress(l->svc->consumer) + aws_stats(l).attempts_done;
     if (!wd_consumer_polling(l->svc->consumer) || progress != l->watchdog_progress)
         wd_notify_watchdog();
     l->watchdog_progress = progress;
@@ -116,10 +125,11 @@ static void schedule_poll(struct loop *l, uint64_t delay_us)
 
 static void fold_counters(struct loop *l)
 {
+    struct wd_aws_stats st = aws_stats(l);
     for (int op = 0; op < WD_OP_COUNT; op++)
-        l->calls_before[op] += atomic_load(&l->svc->aws.calls[op]);
-    l->retries_before += atomic_load(&l->svc->aws.retries);
-    l->refusals_before += atomic_load(&l->svc->aws.quota_refusals);
+        l->calls_before[op] += st.calls[op];
+    l->retries_before += st.retries;
+    l->refusals_before += st.quota_refusals;
 }
 
 static int on_pipeline(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -145,7 +155,7 @@ static void swap_config(struct loop *l)
     }
     fold_counters(l);
     /* The clock does not change with the configuration. */
-    atomic_store(&fresh->aws.skew_s, atomic_load(&l->svc->aws.skew_s));
+    wd_aws_set_clock_skew(fresh->aws, aws_stats(l).clock_skew_s);
     wd_service_free(l->svc);
     l->svc = fresh;
     if (attach(l) < 0) {
@@ -175,7 +185,7 @@ static void poll_done(struct loop *l, const struct wd_poll_stats *st)
         wd_log(LOG_NOTICE, "the requests bucket can be listed again");
         l->report.list_episode = false;
     }
-    long skew = atomic_load(&l->svc->aws.skew_s);
+    long skew = aws_stats(l).clock_skew_s;
     if (skew != l->skew_logged) {
         wd_log(LOG_WARNING, "clock skew: AWS's clock is %ld s %s ours; signing with AWS's time (check NTP)",
                skew < 0 ? -skew : skew, skew < 0 ? "behind" : "ahead of");

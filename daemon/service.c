@@ -29,7 +29,6 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
         wd_error_nomem(err);
         return NULL;
     }
-    wd_aws_init(&s->aws);
     s->cfg = *cfg;
     *cfg = (struct wd_config){0};
     const struct wd_config *c = &s->cfg;
@@ -44,9 +43,8 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
     /* Resolved here, on the event loop, once per start or reload; refreshes happen on the workers. */
     if ((s->creds = wd_credentials_provider_new(c->profile, err)) == NULL)
         goto fail;
-    s->aws.creds = s->creds;
-    s->aws.region = c->region;
-    s->aws.retry = wd_retry_policy_default();
+    if ((s->aws = wd_aws_new(c->region, s->creds, NULL, err)) == NULL)
+        goto fail;
 
     struct wd_consumer_config cc = {
         .requests_bucket = c->requests_bucket,
@@ -68,7 +66,7 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
                  .ca_file = c->ca_file,
                  .verify_tls = c->verify_tls},
     };
-    s->consumer = wd_consumer_new(&cc, &s->aws, wd_report_event, report, err);
+    s->consumer = wd_consumer_new(&cc, s->aws, wd_report_event, report, err);
     if (s->consumer == NULL)
         goto fail;
     return s;
@@ -82,21 +80,10 @@ void wd_service_free(struct wd_service *s)
     if (s == NULL)
         return;
     wd_consumer_free(s->consumer);
-    wd_aws_cleanup(&s->aws);
+    wd_aws_free(s->aws);
     wd_credentials_provider_free(s->creds);
     wd_endpoint_clear(&s->s3.endpoint);
     wd_endpoint_clear(&s->ddb);
     wd_config_clear(&s->cfg);
     free(s);
-}
-
-void wd_service_format_calls(const struct wd_service *s, struct wd_buf *out)
-{
-    for (int op = 0; op < WD_OP_COUNT; op++) {
-        unsigned long n = atomic_load(&s->aws.calls[op]);
-        if (n > 0)
-            wd_buf_printf(out, "%s%s=%lu", out->len ? " " : "", wd_op_name((enum wd_op)op), n);
-    }
-    if (out->len == 0)
-        wd_buf_append_str(out, "none");
 }

@@ -11,7 +11,7 @@
 struct wd_service {
     struct wd_config cfg; /* owned: the lib objects borrow its strings */
     struct wd_credentials_provider *creds;
-    struct wd_aws aws;
+    struct wd_aws *aws;
     struct wd_s3 s3;
     struct wd_endpoint ddb;
     struct wd_consumer *consumer;
@@ -25,8 +25,5 @@ struct wd_service {
 struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_report *report,
                                   struct wd_error *err);
 void wd_service_free(struct wd_service *s);
-
-/* "applied=.. GetObject=.. ..." for the exit line and STATUS=. */
-void wd_service_format_calls(const struct wd_service *s, struct wd_buf *out);
 
 #endif

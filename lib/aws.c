@@ -3,14 +3,40 @@
 
 #include <math.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "credentials.h"
 #include "sigv4.h"
 
 #define MAX_CALL_HEADERS 16
+
+/* The derived SigV4 key of one service for the current day, so a call needs one HMAC instead of five. */
+struct signing_key_cache {
+    pthread_mutex_t lock;
+    char date8[9];
+    char *secret; /* the secret it was derived from (a copy, wiped); NULL: empty cache */
+    unsigned char key[WD_SIGV4_KEY_SIZE];
+};
+
+/* Read-only during calls except the atomics and the key caches (under their locks). */
+struct wd_aws {
+    char *region;
+    struct wd_credentials_provider *creds; /* borrowed; refreshed credentials are fetched per attempt */
+    struct wd_retry_policy retry;
+    atomic_ulong calls[WD_OP_COUNT];  /* attempts sent, retries included */
+    atomic_ulong retries;             /* attempts after the first */
+    atomic_ulong attempts_done;       /* attempts that ended, answered or not: proof of progress */
+    atomic_ulong quota_refusals;      /* retries refused because the retry quota was empty */
+    struct wd_retry_quota quota[2];   /* per endpoint: [0] S3, [1] DynamoDB */
+    atomic_long skew_s;               /* see struct wd_aws_stats */
+    struct signing_key_cache keys[2]; /* [0] S3, [1] DynamoDB */
+    int keys_ready;                   /* how many of keys[] have their lock initialised */
+};
 
 static const char *const op_names[WD_OP_COUNT] = {
     [WD_OP_S3_LIST] = "ListObjectsV2", [WD_OP_S3_GET] = "GetObject",
@@ -68,16 +94,7 @@ static void sleep_seconds(double s)
         ;
 }
 
-void wd_aws_init(struct wd_aws *aws)
-{
-    for (int i = 0; i < 2; i++) {
-        wd_retry_quota_init(&aws->quota[i], WD_RETRY_QUOTA_CAPACITY);
-        pthread_mutex_init(&aws->keys[i].lock, NULL);
-    }
-    atomic_init(&aws->skew_s, 0);
-}
-
-static void clear_key(struct wd_signing_key_cache *k)
+static void clear_key(struct signing_key_cache *k)
 {
     if (k->secret != NULL) {
         OPENSSL_cleanse(k->secret, strlen(k->secret));
@@ -87,19 +104,65 @@ static void clear_key(struct wd_signing_key_cache *k)
     OPENSSL_cleanse(k->key, sizeof(k->key));
 }
 
-void wd_aws_cleanup(struct wd_aws *aws)
+void wd_aws_free(struct wd_aws *aws)
 {
-    for (int i = 0; i < 2; i++) {
+    if (aws == NULL)
+        return;
+    for (int i = 0; i < aws->keys_ready; i++) {
         clear_key(&aws->keys[i]);
         pthread_mutex_destroy(&aws->keys[i].lock);
     }
+    free(aws->region);
+    free(aws);
+}
+
+struct wd_aws *wd_aws_new(const char *region, struct wd_credentials_provider *creds,
+                          const struct wd_retry_policy *retry, struct wd_error *err)
+{
+    struct wd_aws *aws = calloc(1, sizeof(*aws));
+    if (aws == NULL || (aws->region = strdup(region)) == NULL)
+        goto nomem;
+    aws->creds = creds;
+    aws->retry = retry != NULL ? *retry : wd_retry_policy_default();
+    for (int op = 0; op < WD_OP_COUNT; op++)
+        atomic_init(&aws->calls[op], 0);
+    atomic_init(&aws->retries, 0);
+    atomic_init(&aws->attempts_done, 0);
+    atomic_init(&aws->quota_refusals, 0);
+    atomic_init(&aws->skew_s, 0);
+    for (int i = 0; i < 2; i++) {
+        wd_retry_quota_init(&aws->quota[i], aws->retry.quota_capacity);
+        if (pthread_mutex_init(&aws->keys[i].lock, NULL) != 0)
+            goto nomem;
+        aws->keys_ready++;
+    }
+    return aws;
+nomem:
+    wd_aws_free(aws);
+    wd_error_nomem(err);
+    return NULL;
+}
+
+void wd_aws_stats_get(const struct wd_aws *aws, struct wd_aws_stats *out)
+{
+    for (int op = 0; op < WD_OP_COUNT; op++)
+        out->calls[op] = atomic_load(&aws->calls[op]);
+    out->retries = atomic_load(&aws->retries);
+    out->attempts_done = atomic_load(&aws->attempts_done);
+    out->quota_refusals = atomic_load(&aws->quota_refusals);
+    out->clock_skew_s = atomic_load(&aws->skew_s);
+}
+
+void wd_aws_set_clock_skew(struct wd_aws *aws, long skew_s)
+{
+    atomic_store(&aws->skew_s, skew_s);
 }
 
 /* The signing key for this secret, day and service: from the cache, or derived once and cached. */
 static int signing_key(struct wd_aws *aws, const struct wd_aws_call *call, const char *secret, time_t t,
                        unsigned char key[WD_SIGV4_KEY_SIZE], struct wd_error *err)
 {
-    struct wd_signing_key_cache *k = &aws->keys[call->s3_rules ? 0 : 1];
+    struct signing_key_cache *k = &aws->keys[call->s3_rules ? 0 : 1];
     char date8[9];
     struct tm tm;
     if (gmtime_r(&t, &tm) == NULL || strftime(date8, sizeof(date8), "%Y%m%d", &tm) != 8)

@@ -2,17 +2,15 @@
 #ifndef WD_AWS_H
 #define WD_AWS_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
-#include "credentials.h"
+#include "credentials_chain.h"
 #include "error.h"
+#include "header.h"
 #include "http.h"
 #include "retry.h"
-#include "sigv4.h"
 
 /* A service endpoint: "https://s3.us-east-1.amazonaws.com" -> scheme "https", host "s3.us-east-1...". */
 struct wd_endpoint {
@@ -40,37 +38,41 @@ enum wd_op {
 };
 const char *wd_op_name(enum wd_op op);
 
-/* The derived SigV4 key of one service for the current day, so a call needs one HMAC instead of five. */
-struct wd_signing_key_cache {
-    pthread_mutex_t lock;
-    char date8[9];
-    char *secret; /* the secret it was derived from (a copy, wiped); NULL: empty cache */
-    unsigned char key[WD_SIGV4_KEY_SIZE];
-};
+/*
+ * What every call shares: the region, the credentials, the retry policy and its quotas, the clock offset,
+ * the signing keys derived so far and the counters. Thread-safe: every worker calls through one.
+ */
+struct wd_aws;
 
-/* What every call shares: region, credentials, retry policy, counters. Read-only during calls except
- * the atomic counters. Owned by the caller (the consumer); lives as long as the calls. */
-struct wd_aws {
-    char *region;
-    struct wd_credentials_provider *creds; /* borrowed; refreshed credentials are fetched per attempt */
-    struct wd_retry_policy retry;
-    atomic_ulong calls[WD_OP_COUNT]; /* attempts sent, retries included */
-    atomic_ulong retries;            /* attempts after the first */
-    atomic_ulong attempts_done;      /* attempts that ended, answered or not: proof of progress */
-    atomic_ulong quota_refusals;     /* retries refused because the retry quota was empty */
-    struct wd_retry_quota quota[2];  /* per endpoint: [0] S3, [1] DynamoDB */
+/*
+ * Returns a new one, or NULL with err (WD_ERR_NOMEM). Copies region and retry (NULL:
+ * wd_retry_policy_default()); borrows creds, which must outlive it: credentials are fetched from it at
+ * every attempt, so that a refresh is picked up by the next one.
+ */
+struct wd_aws *wd_aws_new(const char *region, struct wd_credentials_provider *creds,
+                          const struct wd_retry_policy *retry, struct wd_error *err);
+/* Wipes the derived signing keys and frees; accepts NULL. No call may be in flight. */
+void wd_aws_free(struct wd_aws *aws);
+
+/* The counters so far, for STATUS=, the exit line, the watchdog and the benchmark. */
+struct wd_aws_stats {
+    unsigned long calls[WD_OP_COUNT]; /* attempts sent, retries included */
+    unsigned long retries;            /* attempts after the first */
+    unsigned long attempts_done;      /* attempts that ended, answered or not: proof of progress */
+    unsigned long quota_refusals;     /* retries refused because the retry quota was empty */
     /*
      * Seconds the servers' clocks are ahead of ours, learnt from the Date header of a response that
-     * refused a signature as too old or too new. Every signature uses time(NULL) + skew_s.
+     * refused a signature as too old or too new. Every signature uses time(NULL) + clock_skew_s.
      */
-    atomic_long skew_s;
-    struct wd_signing_key_cache keys[2]; /* [0] S3, [1] DynamoDB */
+    long clock_skew_s;
 };
 
-/* Sets up the counters, quotas, clock offset and key caches of a zeroed struct wd_aws. */
-void wd_aws_init(struct wd_aws *aws);
-/* Wipes the key caches (the credentials are the caller's). */
-void wd_aws_cleanup(struct wd_aws *aws);
+/* A snapshot of the counters; each is read atomically, the set is not (calls may be in flight). */
+void wd_aws_stats_get(const struct wd_aws *aws, struct wd_aws_stats *out);
+
+/* Sets the clock offset that every later signature uses (a new wd_aws starts at 0): the clock does not
+ * change with the configuration, so a reload carries it over. */
+void wd_aws_set_clock_skew(struct wd_aws *aws, long skew_s);
 
 /* True when err is a refusal because of the signing time, and the Date header shows the time the request
  * was signed with (signed_at) is off by more than 4 minutes; *offset is then the server's time minus it. */

@@ -9,7 +9,7 @@
 
 #include "buf.h"
 #include "error.h"
-#include "sigv4.h" /* struct wd_header */
+#include "header.h"
 
 struct wd_http_options {
     long connect_timeout_ms;

@@ -18,8 +18,12 @@ static double default_rand01(void *ctx)
 
 struct wd_retry_policy wd_retry_policy_default(void)
 {
-    return (struct wd_retry_policy){
-        .max_attempts = 3, .base_s = 1.0, .max_backoff_s = 20.0, .rand01 = NULL, .rand_ctx = NULL};
+    return (struct wd_retry_policy){.max_attempts = 3,
+                                    .base_s = 1.0,
+                                    .max_backoff_s = 20.0,
+                                    .rand01 = NULL,
+                                    .rand_ctx = NULL,
+                                    .quota_capacity = WD_RETRY_QUOTA_CAPACITY};
 }
 
 int wd_retry_should(const struct wd_retry_policy *p, const struct wd_error *err, int attempt)

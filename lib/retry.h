@@ -14,6 +14,7 @@ struct wd_retry_policy {
     /* Uniform in [0, 1); injectable so tests need no sleeping or luck. NULL: a thread-safe default. */
     double (*rand01)(void *ctx);
     void *rand_ctx;
+    int quota_capacity; /* tokens of each endpoint's retry quota (below): WD_RETRY_QUOTA_CAPACITY */
 };
 
 /* The standard-mode defaults. */

@@ -8,19 +8,14 @@
 
 #include "credentials.h"
 #include "error.h"
-
-/* A header as it will be sent. Borrowed. Names are case-insensitive; "host" must be present. */
-struct wd_header {
-    const char *name;
-    const char *value;
-};
+#include "header.h"
 
 /* The request to sign; everything borrowed. */
 struct wd_sigv4_request {
     const char *method; /* "GET", "PUT", ... */
     const char *path;   /* the path exactly as sent on the wire (already URI-encoded), e.g. "/b/my%20key" */
     const char *query;  /* the query string as sent, without '?', already encoded; NULL or "" for none */
-    const struct wd_header *headers;
+    const struct wd_header *headers; /* as sent; "host" must be present */
     size_t n_headers;
     const void *payload; /* body; hashed unless payload_hash is given */
     size_t payload_len;

@@ -1,6 +1,7 @@
 /*
  * The scripted loopback HTTP server of fixture_http.h: one connection at a time, one request per
- * connection (it answers "Connection: close"), everything it received kept for the test to inspect.
+ * connection (it answers "Connection: close") unless told to keep connections alive, everything it
+ * received kept for the test to inspect.
  */
 #include "fixture_http.h"
 
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FX_MAX_REQUESTS 64
@@ -28,6 +30,7 @@ struct fx_server {
     char url[64];
     struct fx_step *steps;
     size_t n_steps;
+    struct fx_options opts;
     pthread_mutex_t lock;
     struct fx_request requests[FX_MAX_REQUESTS];
     size_t n_requests; /* under lock */
@@ -95,28 +98,30 @@ static long read_request(struct fx_server *s, int fd, char *buf, size_t size, si
     return (long)head;
 }
 
-static void serve(struct fx_server *s, int fd, char *buf)
+/* Serves one request on fd, the connection-th accepted; true when the connection stays open for another. */
+static bool serve(struct fx_server *s, int fd, char *buf, unsigned connection)
 {
     size_t total;
     long head = read_request(s, fd, buf, FX_MAX_HEAD, &total);
     if (head < 0)
-        return;
+        return false;
     /* "METHOD SP PATH SP VERSION CRLF headers CRLF" */
     char *sp1 = strchr(buf, ' ');
     char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
     char *eol = strstr(buf, "\r\n");
     if (sp1 == NULL || sp2 == NULL || eol == NULL || sp2 > eol)
-        return;
+        return false;
 
     pthread_mutex_lock(&s->lock);
     size_t i = s->n_requests;
     pthread_mutex_unlock(&s->lock);
     if (i == FX_MAX_REQUESTS)
-        return;
+        return false;
     struct fx_request *r = &s->requests[i];
     r->method = dup_or_die(buf, (size_t)(sp1 - buf));
     r->path = dup_or_die(sp1 + 1, (size_t)(sp2 - sp1 - 1));
     r->headers = dup_or_die(eol + 2, (size_t)(buf + head - 2 - (eol + 2)));
+    r->connection = connection;
     const struct fx_step *step = i < s->n_steps ? &s->steps[i] : NULL;
     r->expected = step != NULL && (step->method == NULL || strcmp(step->method, r->method) == 0) &&
                   (step->path == NULL || strcmp(step->path, r->path) == 0);
@@ -133,15 +138,48 @@ static void serve(struct fx_server *s, int fd, char *buf)
     if (step != NULL && step->delay_ms > 0)
         delay(s, step->delay_ms);
     if (status == 0)
-        return;
-    char line[256];
+        return false;
+    char date[64];
+    time_t now = time(NULL) + s->opts.clock_offset_s;
+    struct tm tm;
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    char line[512];
     int n = snprintf(line, sizeof(line),
-                     "HTTP/1.1 %d Scripted\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n",
-                     status, strlen(body));
+                     "HTTP/1.1 %d Scripted\r\nDate: %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                     "%s\r\n",
+                     status, date, strlen(body), s->opts.keep_alive ? "" : "Connection: close\r\n");
     /* The client may have given up (timeout): MSG_NOSIGNAL, and no complaint. */
     if (send(fd, line, (size_t)n, MSG_NOSIGNAL) == n)
         send(fd, body, strlen(body), MSG_NOSIGNAL);
+    return s->opts.keep_alive;
+}
+
+/* Waits for a new connection or a request on the open one (fd, or -1); returns the readable descriptor,
+ * or -1 when the server stops. */
+static int wait_either(struct fx_server *s, int fd)
+{
+    for (;;) {
+        struct pollfd p[3] = {{.fd = s->stop_pipe[0], .events = POLLIN},
+                              {.fd = s->listen_fd, .events = POLLIN},
+                              {.fd = fd, .events = POLLIN}};
+        if (poll(p, fd >= 0 ? 3 : 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            die("poll");
+        }
+        if (p[0].revents & POLLIN)
+            return -1;
+        if (fd >= 0 && (p[2].revents & (POLLIN | POLLHUP)) != 0)
+            return fd;
+        if (p[1].revents & POLLIN)
+            return s->listen_fd;
+    }
+}
+
+static void hang_up(int fd)
+{
+    shutdown(fd, SHUT_WR);
+    close(fd);
 }
 
 static void *run(void *arg)
@@ -150,23 +188,41 @@ static void *run(void *arg)
     char *buf = malloc(FX_MAX_HEAD);
     if (buf == NULL)
         die("malloc");
-    while (wait_readable(s, s->listen_fd, -1)) {
-        int fd = accept(s->listen_fd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        serve(s, fd, buf);
-        shutdown(fd, SHUT_WR);
-        close(fd);
+    int fd = -1; /* the connection kept alive, or -1 */
+    unsigned connections = 0;
+    for (int ready; (ready = wait_either(s, fd)) >= 0;) {
+        if (ready == s->listen_fd) {
+            int c = accept(s->listen_fd, NULL, NULL);
+            if (c < 0)
+                continue;
+            if (fd >= 0)
+                hang_up(fd); /* one connection at a time: the client moved on */
+            fd = c;
+            connections++;
+        }
+        if (!serve(s, fd, buf, connections)) {
+            hang_up(fd);
+            fd = -1;
+        }
     }
+    if (fd >= 0)
+        hang_up(fd);
     free(buf);
     return NULL;
 }
 
 struct fx_server *fx_start(const struct fx_step *steps, size_t n_steps)
 {
+    return fx_start_with(steps, n_steps, NULL);
+}
+
+struct fx_server *fx_start_with(const struct fx_step *steps, size_t n_steps, const struct fx_options *opts)
+{
     struct fx_server *s = calloc(1, sizeof(*s));
     if (s == NULL)
         die("calloc");
+    if (opts != NULL)
+        s->opts = *opts;
     s->steps = calloc(n_steps + 1, sizeof(*s->steps));
     if (s->steps == NULL)
         die("calloc");

@@ -18,14 +18,23 @@ struct fx_step {
 struct fx_request {
     char *method;
     char *path;
-    char *headers; /* the header lines as received, "Name: value\r\n" each */
-    bool expected; /* method and path matched the step (and there was a step left) */
+    char *headers;       /* the header lines as received, "Name: value\r\n" each */
+    bool expected;       /* method and path matched the step (and there was a step left) */
+    unsigned connection; /* which connection it came on: 1 for the first one accepted, 2 for the next, ... */
+};
+
+/* How the server behaves beyond its script; a zeroed struct is fx_start()'s behaviour. */
+struct fx_options {
+    bool keep_alive;     /* answer without "Connection: close" and read the next request on that connection */
+    long clock_offset_s; /* every answer's Date header says now + this: a server whose clock is off */
 };
 
 struct fx_server;
 
 /* Listens and starts the thread; copies the steps. Aborts the test program on failure. */
 struct fx_server *fx_start(const struct fx_step *steps, size_t n_steps);
+/* The same with options (NULL: none). */
+struct fx_server *fx_start_with(const struct fx_step *steps, size_t n_steps, const struct fx_options *opts);
 /* "http://127.0.0.1:PORT" */
 const char *fx_url(const struct fx_server *s);
 /* How many requests arrived so far (thread-safe). */

@@ -1,5 +1,5 @@
-/* Unit tests for credentials.c's static sources: the environment, the shared credentials and config files,
- * profiles, and secret-free errors. */
+/* Unit tests for credentials_files.c: the environment, the shared credentials and config files, profiles,
+ * and secret-free errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "credentials.h"
+#include "credentials_files.h"
 
 #define ENV_ID "AKIAENVIRONMENT00001"
 #define ENV_SECRET "envSecretKey/K7MDENG/bPxRfiCYEXAMPLEKEY1"

@@ -19,6 +19,8 @@
 #include <pthread.h>
 
 #include "credentials.h"
+#include "credentials_chain.h"
+#include "credentials_metadata.h"
 #include "http.h"
 
 /* CMake builds each tests/unit/test_*.c alone against the core library: the fixture comes along here. */

@@ -1,0 +1,331 @@
+/*
+ * Unit tests for the retry loop of wd_aws_call() against a scripted loopback server: which answers are
+ * retried, how many attempts and retry tokens a call may take, fresh connections, clock-skew correction.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "aws.h"
+#include "aws_error.h"
+#include "credentials_chain.h"
+#include "http.h"
+#include "retry.h"
+
+/* CMake builds each tests/unit/test_*.c alone against the core library: the fixture comes along here. */
+#include "fixture_http.c"
+
+#define KEY_ID "AKIDRETRYLOOPTEST001"
+#define KEY_SECRET "retryLoopSecret/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+#define S3_ERROR(code) "<?xml version=\"1.0\"?><Error><Code>" code "</Code><Message>m</Message></Error>"
+
+/* Everything one test needs: the server, a client for it, and a wd_aws whose policy never sleeps. */
+struct fixture {
+    struct wd_credentials_provider *creds;
+    struct fx_server *server;
+    struct wd_endpoint endpoint;
+    struct wd_http *http;
+    struct wd_aws *aws;
+    int delays; /* back-off waits the loop asked for */
+};
+
+/* The policy's random source: counts the waits and makes each one 0 s long. */
+static double no_wait(void *ctx)
+{
+    ((struct fixture *)ctx)->delays++;
+    return 0.0;
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    setenv("AWS_ACCESS_KEY_ID", KEY_ID, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", KEY_SECRET, 1);
+    unsetenv("AWS_SESSION_TOKEN");
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    setenv("no_proxy", "127.0.0.1", 1);
+    struct wd_error err = {0};
+    fx->creds = wd_credentials_provider_new(NULL, &err);
+    if (fx->creds == NULL)
+        fail_msg("credentials: %s", err.message);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    wd_aws_free(fx->aws);
+    wd_http_free(fx->http);
+    wd_endpoint_clear(&fx->endpoint);
+    fx_free(fx->server);
+    wd_credentials_provider_free(fx->creds);
+    free(fx);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    return 0;
+}
+
+/* Starts the server with its script and a wd_aws with policy p (rand01 replaced by no_wait). */
+static void start(struct fixture *fx, const struct fx_step *steps, size_t n, const struct fx_options *opts,
+                  struct wd_retry_policy p)
+{
+    struct wd_error err = {0};
+    fx->server = fx_start_with(steps, n, opts);
+    assert_int_equal(wd_endpoint_parse(fx_url(fx->server), &fx->endpoint, &err), 0);
+    struct wd_http_options ho = {.connect_timeout_ms = 1000, .timeout_ms = 2000, .no_proxy = true};
+    fx->http = wd_http_new(&ho, &err);
+    assert_non_null(fx->http);
+    p.rand01 = no_wait;
+    p.rand_ctx = fx;
+    fx->aws = wd_aws_new("us-east-1", fx->creds, &p, &err);
+    assert_non_null(fx->aws);
+}
+
+/* A GetObject, classified as S3 does. Returns what wd_aws_call() returned; resp is cleared. */
+static int s3_get(struct fixture *fx, struct wd_error *err)
+{
+    struct wd_aws_call call = {.op = WD_OP_S3_GET,
+                               .service = "s3",
+                               .s3_rules = true,
+                               .method = "GET",
+                               .endpoint = &fx->endpoint,
+                               .path = "/bucket/key",
+                               .classify = wd_s3_error_from_response};
+    struct wd_http_response resp = {0};
+    int rc = wd_aws_call(fx->aws, fx->http, &call, &resp, err);
+    if (rc == 0) {
+        assert_int_equal(resp.status, 200);
+        assert_memory_equal(resp.body.data, "object", 6);
+    }
+    wd_http_response_clear(&resp);
+    return rc;
+}
+
+static struct wd_aws_stats stats(const struct fixture *fx)
+{
+    struct wd_aws_stats st;
+    memset(&st, 0xff, sizeof(st)); /* so that a field left unset shows */
+    wd_aws_stats_get(fx->aws, &st);
+    return st;
+}
+
+/* The signing time of the i-th request, from its X-Amz-Date. */
+static time_t signed_at(struct fixture *fx, size_t i)
+{
+    char v[64];
+    struct tm tm = {0};
+    const struct fx_request *r = fx_request(fx->server, i);
+    assert_non_null(r);
+    assert_non_null(fx_header(r, "X-Amz-Date", v, sizeof(v)));
+    const char *end = strptime(v, "%Y%m%dT%H%M%SZ", &tm);
+    assert_true(end != NULL && *end == '\0');
+    return timegm(&tm);
+}
+
+static void assert_near(long got, long want)
+{
+    if (got < want - 5 || got > want + 5)
+        fail_msg("%ld is not within 5 of %ld", got, want);
+}
+
+static void test_retried_503_then_200(void **state)
+{
+    struct fixture *fx = *state;
+    const struct fx_step steps[] = {{"GET", "/bucket/key", 503, S3_ERROR("ServiceUnavailable"), 0},
+                                    {"GET", "/bucket/key", 200, "object", 0}};
+    start(fx, steps, 2, NULL, wd_retry_policy_default());
+    struct wd_error err = {0};
+    assert_int_equal(s3_get(fx, &err), 0);
+    assert_int_equal(fx_count(fx->server), 2);
+    assert_true(fx_all_expected(fx->server));
+    struct wd_aws_stats st = stats(fx);
+    assert_int_equal(st.calls[WD_OP_S3_GET], 2);
+    assert_int_equal(st.calls[WD_OP_S3_PUT], 0);
+    assert_int_equal(st.retries, 1);
+    assert_int_equal(st.attempts_done, 2);
+    assert_int_equal(st.quota_refusals, 0);
+    assert_int_equal(st.clock_skew_s, 0);
+    assert_int_equal(fx->delays, 1); /* one back-off before the retry */
+}
+
+static void test_access_denied_not_retried(void **state)
+{
+    struct fixture *fx = *state;
+    /* A second answer is there to be had: only the loop's judgement keeps it from being asked. */
+    const struct fx_step steps[] = {{"GET", "/bucket/key", 403, S3_ERROR("AccessDenied"), 0},
+                                    {"GET", "/bucket/key", 200, "object", 0}};
+    start(fx, steps, 2, NULL, wd_retry_policy_default());
+    struct wd_error err = {0};
+    assert_int_equal(s3_get(fx, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_AUTH);
+    assert_string_equal(err.code, "AccessDenied");
+    assert_int_equal(err.http_status, 403);
+    assert_int_equal(fx_count(fx->server), 1);
+    struct wd_aws_stats st = stats(fx);
+    assert_int_equal(st.calls[WD_OP_S3_GET], 1);
+    assert_int_equal(st.retries, 0);
+    assert_int_equal(fx->delays, 0);
+}
+
+static void test_throttling_retried(void **state)
+{
+    struct fixture *fx = *state;
+    /* DynamoDB throttles with a 400: only its class, not its status, makes it worth another attempt. */
+    const struct fx_step steps[] = {{"POST", "/", 400,
+                                     "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ThrottlingException\","
+                                     "\"message\":\"Rate exceeded\"}",
+                                     0},
+                                    {"POST", "/", 200, "{}", 0}};
+    start(fx, steps, 2, NULL, wd_retry_policy_default());
+    struct wd_aws_call call = {.op = WD_OP_DDB_GET_ITEM,
+                               .service = "dynamodb",
+                               .method = "POST",
+                               .endpoint = &fx->endpoint,
+                               .path = "/",
+                               .body = "{}",
+                               .body_len = 2,
+                               .classify = wd_ddb_error_from_response};
+    struct wd_http_response resp = {0};
+    struct wd_error err = {0};
+    assert_int_equal(wd_aws_call(fx->aws, fx->http, &call, &resp, &err), 0);
+    assert_int_equal(resp.status, 200);
+    wd_http_response_clear(&resp);
+    assert_int_equal(fx_count(fx->server), 2);
+    assert_true(fx_all_expected(fx->server));
+    struct wd_aws_stats st = stats(fx);
+    assert_int_equal(st.calls[WD_OP_DDB_GET_ITEM], 2);
+    assert_int_equal(st.retries, 1);
+    assert_int_equal(fx->delays, 1);
+}
+
+static void test_attempts_stop_at_max(void **state)
+{
+    struct fixture *fx = *state;
+    const struct fx_step steps[] = {{"GET", "/bucket/key", 503, S3_ERROR("SlowDown"), 0},
+                                    {"GET", "/bucket/key", 500, S3_ERROR("InternalError"), 0},
+                                    {"GET", "/bucket/key", 503, S3_ERROR("SlowDown"), 0},
+                                    {"GET", "/bucket/key", 200, "object", 0}};
+    struct wd_retry_policy p = wd_retry_policy_default();
+    assert_int_equal(p.max_attempts, 3);
+    start(fx, steps, 4, NULL, p);
+    struct wd_error err = {0};
+    assert_int_equal(s3_get(fx, &err), -1);
+    /* The last answer is the one reported. */
+    assert_int_equal(err.cls, WD_ERR_THROTTLED);
+    assert_string_equal(err.code, "SlowDown");
+    assert_int_equal(fx_count(fx->server), 3);
+    struct wd_aws_stats st = stats(fx);
+    assert_int_equal(st.calls[WD_OP_S3_GET], 3);
+    assert_int_equal(st.retries, 2);
+    assert_int_equal(st.attempts_done, 3);
+    assert_int_equal(fx->delays, 2);
+}
+
+static void test_quota_refuses_when_empty(void **state)
+{
+    struct fixture *fx = *state;
+    const struct fx_step steps[] = {{"GET", "/bucket/key", 503, S3_ERROR("ServiceUnavailable"), 0},
+                                    {"GET", "/bucket/key", 503, S3_ERROR("ServiceUnavailable"), 0},
+                                    {"GET", "/bucket/key", 200, "object", 0}};
+    /* Enough tokens for one retry: the second is refused although attempts are left. */
+    struct wd_retry_policy p = wd_retry_policy_default();
+    p.quota_capacity = WD_RETRY_COST;
+    start(fx, steps, 3, NULL, p);
+    struct wd_error err = {0};
+    assert_int_equal(s3_get(fx, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_TRANSIENT);
+    assert_int_equal(err.http_status, 503);
+    assert_int_equal(fx_count(fx->server), 2);
+    struct wd_aws_stats st = stats(fx);
+    assert_int_equal(st.retries, 1);
+    assert_int_equal(st.quota_refusals, 1);
+    assert_int_equal(fx->delays, 1);
+}
+
+static void test_retry_on_fresh_connection(void **state)
+{
+    struct fixture *fx = *state;
+    const struct fx_step steps[] = {{"GET", "/bucket/key", 503, S3_ERROR("ServiceUnavailable"), 0},
+                                    {"GET", "/bucket/key", 200, "object", 0},
+                                    {"GET", "/bucket/key", 200, "object", 0}};
+    const struct fx_options keep = {.keep_alive = true};
+    start(fx, steps, 3, &keep, wd_retry_policy_default());
+    struct wd_error err = {0};
+    assert_int_equal(s3_get(fx, &err), 0);
+    assert_int_equal(s3_get(fx, &err), 0);
+    assert_int_equal(fx_count(fx->server), 3);
+    /* The retry does not trust the connection that just failed it... */
+    assert_int_equal(fx_request(fx->server, 0)->connection, 1);
+    assert_int_equal(fx_request(fx->server, 1)->connection, 2);
+    /* ...while a first attempt reuses a kept-alive one (so the server does keep them). */
+    assert_int_equal(fx_request(fx->server, 2)->connection, 2);
+}
+
+static void test_clock_skew_corrected(void **state)
+{
+    struct fixture *fx = *state;
+    const struct fx_step steps[] = {{"GET", "/bucket/key", 403, S3_ERROR("RequestTimeTooSkewed"), 0},
+                                    {"GET", "/bucket/key", 200, "object", 0},
+                                    {"GET", "/bucket/key", 200, "object", 0}};
+    /* A server whose clock is 20 minutes ahead: beyond SigV4's 15, as RequestTimeTooSkewed says. */
+    const struct fx_options ahead = {.clock_offset_s = 1200};
+    start(fx, steps, 3, &ahead, wd_retry_policy_default());
+    struct wd_error err = {0};
+    time_t now = time(NULL);
+    assert_int_equal(s3_get(fx, &err), 0);
+    assert_int_equal(fx_count(fx->server), 2);
+    assert_near((long)(signed_at(fx, 0) - now), 0);
+    /* The retry is signed with the server's time, at once: a clock is no reason to back off. */
+    assert_near((long)(signed_at(fx, 1) - now), 1200);
+    struct wd_aws_stats st = stats(fx);
+    assert_near(st.clock_skew_s, 1200);
+    assert_int_equal(st.retries, 1);
+    assert_int_equal(fx->delays, 0);
+    /* So is every later call. */
+    assert_int_equal(s3_get(fx, &err), 0);
+    assert_int_equal(fx_count(fx->server), 3);
+    assert_near((long)(signed_at(fx, 2) - now), 1200);
+}
+
+static void test_clock_skew_carried_over(void **state)
+{
+    struct fixture *fx = *state;
+    const struct fx_step steps[] = {{"GET", "/bucket/key", 200, "object", 0}};
+    start(fx, steps, 1, NULL, wd_retry_policy_default());
+    /* What the daemon does at a reload: the new wd_aws starts from the old one's offset. */
+    wd_aws_set_clock_skew(fx->aws, -3600);
+    assert_int_equal(stats(fx).clock_skew_s, -3600);
+    struct wd_error err = {0};
+    time_t now = time(NULL);
+    assert_int_equal(s3_get(fx, &err), 0);
+    assert_near((long)(signed_at(fx, 0) - now), -3600);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_retried_503_then_200, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_denied_not_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttling_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attempts_stop_at_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_refuses_when_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_on_fresh_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_skew_corrected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_skew_carried_over, setup, teardown),
+    };
+    if (wd_http_global_init() != 0)
+        return 1;
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    wd_http_global_cleanup();
+    return failed;
+}
