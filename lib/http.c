@@ -67,6 +67,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
     struct sink *s = userdata;
     size_t len = size * n;
     if (s->resp->body.len + len > s->max) {
+        /* Keep what fits: an error answer is still classified by its status and the start of its body. */
+        if (wd_buf_append(&s->resp->body, p, s->max - s->resp->body.len) < 0)
+            s->nomem = true;
         s->too_large = true;
         return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
     }
@@ -200,8 +203,20 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
         goto out;
     }
     if (sink.too_large) {
-        wd_error_set(err, WD_ERR_CLIENT, 0, "ResponseTooLarge", "%s %s: response larger than %zu bytes",
-                     req->method, req->url, sink.max);
+        /*
+         * Too large only means something for a success: the body is what was asked for. An error answer
+         * (a proxy's page, a server's long message) is an answer like any other, cut short; its status
+         * decides, so a 503 stays transient whatever its size.
+         */
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (status == 0 || (status >= 200 && status <= 299)) {
+            wd_error_set(err, WD_ERR_CLIENT, status, "ResponseTooLarge",
+                         "%s %s: response larger than %zu bytes", req->method, req->url, sink.max);
+            goto out;
+        }
+        resp->status = status;
+        rc = 0;
         goto out;
     }
     if (cc != CURLE_OK) {

@@ -29,7 +29,8 @@ struct wd_http_request {
     size_t n_headers;
     const void *body;
     size_t body_len;
-    size_t max_response;   /* larger bodies fail with WD_ERR_CLIENT "response too large"; 0: 16 MiB */
+    size_t max_response;   /* 0: 16 MiB; a larger 2xx body fails with WD_ERR_CLIENT "ResponseTooLarge", a
+                              larger error answer comes back cut to max_response, for its status to decide */
     bool fresh_connection; /* open a new connection (a retry: the kept-alive one may be what failed) */
 };
 

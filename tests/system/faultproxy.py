@@ -14,6 +14,8 @@ probability p per request (among the requests `match` accepts) it injects one fa
   throttle  answer without forwarding: S3 503 SlowDown (XML), DynamoDB 400 ThrottlingException (JSON)
   auth      answer without forwarding: S3 403 InvalidAccessKeyId (XML), DynamoDB 400
             UnrecognizedClientException (JSON) (not in ALL_KINDS: a deployment fault, not a transient one)
+  hugeerror answer without forwarding: 503 with a 320 KiB HTML body, as a proxy's error page may be
+            (not in ALL_KINDS: a test of its own; a body that size must not pass for a large request)
 
 Skewed-clock mode (skew_s != 0) plays a server whose clock is skew_s seconds off: a request whose
 X-Amz-Date is more than max_skew_s from that clock gets S3's 403 RequestTimeTooSkewed (XML; no body for
@@ -58,7 +60,7 @@ import time
 import uuid
 
 ALL_KINDS = ("reset", "truncate", "stall", "refuse", "throttle")
-EXTRA_KINDS = ("auth",)
+EXTRA_KINDS = ("auth", "hugeerror")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
 MAX_HEAD = 64 * 1024
 S3_XML = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message>%s<RequestId>%s</RequestId><HostId>%s</HostId></Error>'
@@ -464,6 +466,11 @@ class FaultProxy:
             return False
         if kind in ("throttle", "auth"):
             return self._send(conn, self._error_response(service, method, kind))
+        if kind == "hugeerror":
+            body = (b"<html><head><title>503 Service Unavailable</title></head><body>"
+                    + b"<!-- padding -->" * (320 * 1024 // 16) + b"</body></html>")
+            return self._send(conn, self._response(503, "Service Unavailable", body, "text/html",
+                                                   head_only=method == "HEAD"))
 
         try:
             resp = self._forward(req, method, up)
