@@ -5,7 +5,8 @@
 //          --port N --directory DIR [--address 127.0.0.1] [--verbose]
 // Credentials: access key S3RVER, secret S3RVER (SigV4 is verified). Objects are kept as files under
 // DIR, so data survives a restart. Prints "s3rver listening on ADDRESS:PORT" once bound; exits on
-// SIGTERM/SIGINT after closing the listener. --openssl-legacy-provider is needed: s3rver encrypts
+// SIGTERM/SIGINT after closing the listener and finishing the requests in flight.
+// --openssl-legacy-provider is needed: s3rver encrypts
 // ListObjects continuation tokens with DES (legacy in OpenSSL 3), else truncated listings are 500s.
 'use strict'
 
@@ -87,14 +88,17 @@ for (const sig of ['SIGTERM', 'SIGINT']) {
   process.on(sig, () => {
     if (closing) process.exit(0)
     closing = true
-    // Idle keep-alive connections would hold close() open: end them, and do not wait long.
-    if (server.httpServer && server.httpServer.closeAllConnections) {
-      server.httpServer.closeAllConnections()
+    // Requests in flight finish first: s3rver writes an object as two files (data, then metadata),
+    // and an exit between them leaves an object whose every GET is a 500 for good, which real S3
+    // never does (a PUT or DELETE is atomic there). Idle keep-alive connections would hold close()
+    // open: end them. scripts/standins sends KILL 5 s after TERM; give up a little before that.
+    if (server.httpServer && server.httpServer.closeIdleConnections) {
+      server.httpServer.closeIdleConnections()
     }
     server.close().then(
       () => process.exit(0),
       () => process.exit(0)
     )
-    setTimeout(() => process.exit(0), 1000).unref()
+    setTimeout(() => process.exit(0), 4000).unref()
   })
 }
