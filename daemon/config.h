@@ -11,6 +11,25 @@
 
 enum wd_path_style { WD_PATH_STYLE_AUTO, WD_PATH_STYLE_YES, WD_PATH_STYLE_NO };
 
+/* The settings whose origin is kept, so that a message can say where to fix them. */
+enum wd_setting {
+    WD_SETTING_REQUESTS_BUCKET,
+    WD_SETTING_REQUESTS_PREFIX,
+    WD_SETTING_DEAD_LETTER_BUCKET,
+    WD_SETTING_DEAD_LETTER_PREFIX,
+    WD_SETTING_STORE_NAME,
+    WD_SETTING_REGION,
+    WD_SETTING_VERIFY_TLS,
+    WD_SETTING_COUNT
+};
+
+/* Where a setting came from: line > 0, that line of the file; else name ("--requests_bucket",
+ * "AWS_REGION", a static string); neither: its default (or a caller of wd_config_set()). */
+struct wd_origin {
+    int line;
+    const char *name;
+};
+
 struct wd_config {
     char *requests_bucket;
     char *requests_prefix;
@@ -33,6 +52,7 @@ struct wd_config {
     long connect_timeout_ms;
     long timeout_ms;
     int log_level;
+    struct wd_origin origin[WD_SETTING_COUNT];
 };
 
 /* The defaults, all in one place. */
@@ -40,20 +60,34 @@ void wd_config_defaults(struct wd_config *cfg);
 
 /*
  * Reads an INI file over cfg. A missing file is an error unless missing_ok. Errors (unknown section or
- * key, bad value, over-long line) are WD_ERR_CONFIG with the message "FILE:LINE: [section] key: what".
+ * key, bad value, a key or section given twice, an over-long line, a NUL byte) are WD_ERR_CONFIG with
+ * the message "FILE:LINE: [section] key: what"; a directory or an unreadable file, "FILE: what". The
+ * file is read whole into memory that is wiped afterwards, as is every copy the INI parser makes.
  */
 int wd_config_read_file(struct wd_config *cfg, const char *path, bool missing_ok, struct wd_error *err);
 
 /* Applies the AWS CLI's environment variables (they win over the file, as they do for the CLI). */
 int wd_config_apply_env(struct wd_config *cfg, struct wd_error *err);
 
-/* Sets one value by section and key, as the file would ("store", "kind", "s3"). */
+/* Sets one value by section and key, as the file would ("store", "kind", "s3"); origin: where it came
+ * from (copied), or {0}. */
 int wd_config_set(struct wd_config *cfg, const char *section, const char *key, const char *value,
-                  struct wd_error *err);
+                  struct wd_origin origin, struct wd_error *err);
 
-/* Checks that everything required is there and consistent. */
-int wd_config_validate(const struct wd_config *cfg, struct wd_error *err);
+/*
+ * Checks that everything required is there and consistent, and that widgetd would never read its own
+ * output as requests (SPEC 6): no S3 store in the requests bucket, no requests prefix equal to or
+ * inside the dead-letter prefix of the same bucket, no dead letters among an S3 store's widgets. The
+ * message starts with where to fix it: "FILE:LINE: [section] key: ", "--flag: ", "VARIABLE: ", else
+ * "FILE: " (path may be NULL: no file).
+ */
+int wd_config_validate(const struct wd_config *cfg, const char *path, struct wd_error *err);
 
+/* Logs what is allowed but dangerous (verify_tls = no), naming where it was set: at every start and
+ * reload, and with --check-config. */
+void wd_config_log_warnings(const struct wd_config *cfg, const char *path);
+
+/* Wipes and frees the strings; accepts a zeroed or half-filled struct. */
 void wd_config_clear(struct wd_config *cfg);
 
 /* Where a configuration comes from: the file, then the environment, then the old script's flags. */
@@ -61,7 +95,7 @@ struct wd_config_sources {
     const char *path;             /* the file */
     bool path_given;              /* -c was used: a missing file is then always an error */
     const char *requests_bucket;  /* --requests_bucket, or NULL */
-    const char *destination_flag; /* --destination_flag wb|dwt, or NULL */
+    const char *destination_flag; /* --destination_flag wb|dwt (or -wb|-dwt), or NULL */
     const char *destination_name; /* --destination_name, or NULL */
 };
 

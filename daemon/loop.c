@@ -78,9 +78,10 @@ static void update_status(struct loop *l)
     bool trouble = r->episode_class != 0 || r->list_episode;
     wd_notify_status(
         "%s: %lu applied, %lu not found, %lu dead-lettered, %lu failed, %lu retries; backlog %zu; "
-        "%.1f req/s; next poll in %llu ms%s%s",
+        "%.1f req/s; next poll in %llu ms%s%s%s",
         state, r->applied, r->not_found, r->dead_lettered, r->failed, total_retries(l), l->last_backlog,
-        l->rate, (unsigned long long)(l->interval_us / 1000), trouble ? "; " : "",
+        l->rate, (unsigned long long)(l->interval_us / 1000),
+        l->svc->cfg.verify_tls ? "" : "; TLS NOT VERIFIED (verify_tls = no)", trouble ? "; " : "",
         trouble ? r->last_error : "");
 }
 
@@ -169,6 +170,7 @@ static void swap_config(struct loop *l)
            "configuration reloaded: requests bucket '%s', %s store '%s', %d workers; credentials from %s",
            l->svc->cfg.requests_bucket, l->svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
            l->svc->cfg.store_name, l->svc->cfg.workers, wd_credentials_provider_source(l->svc->creds));
+    wd_config_log_warnings(&l->svc->cfg, l->src->path);
     wd_notify_ready();
 }
 
@@ -354,6 +356,7 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
            WIDGETD_VERSION, l.svc->cfg.requests_bucket,
            l.svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb", l.svc->cfg.store_name,
            l.svc->cfg.workers, once ? ", once" : "", wd_credentials_provider_source(l.svc->creds));
+    wd_config_log_warnings(&l.svc->cfg, src->path);
     wd_notify_ready();
     update_status(&l);
     rc = sd_event_loop(l.ev);

@@ -10,6 +10,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "secrets.h"
 
 #define EX_CONFIG 78
 
@@ -97,6 +98,9 @@ int main(int argc, char **argv)
      */
     mallopt(M_ARENA_MAX, 2);
     wd_log_open();
+    /* Before anything reads a secret: no core dump of the keys, no JSON buffer freed unwiped. */
+    if (wd_secrets_protect(&err) < 0)
+        wd_log(LOG_WARNING, "%s; a core dump could hold the credentials", err.message);
     int rc = parse_args(argc, argv, &src, &check, &once);
     if (rc >= 0)
         return rc;
@@ -108,6 +112,7 @@ int main(int argc, char **argv)
     }
     wd_log_set_level(cfg.log_level);
     if (check) {
+        wd_config_log_warnings(&cfg, src.path);
         printf("configuration OK\n");
         wd_config_clear(&cfg);
         return 0;

@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(cfg.timeout_ms >= 100 && cfg.timeout_ms <= 600000);
         FUZZ_CHECK(cfg.path_style == WD_PATH_STYLE_AUTO || cfg.path_style == WD_PATH_STYLE_YES ||
                    cfg.path_style == WD_PATH_STYLE_NO);
-        if (wd_config_validate(&cfg, &err) == 0) {
+        if (wd_config_validate(&cfg, path, &err) == 0) {
             FUZZ_CHECK(cfg.requests_bucket && cfg.requests_bucket[0] && cfg.store_name && cfg.store_name[0]);
             FUZZ_CHECK(cfg.region && cfg.region[0] && cfg.store_kind_set);
             FUZZ_CHECK(cfg.poll_interval_ms <= cfg.poll_max_interval_ms);

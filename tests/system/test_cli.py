@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""System test of widgetd's command line and config file: the old script's flags, -c FILE, key prefixes
-and a separate dead-letter location, config errors (exit 78, one line naming file:line), -n
-(--check-config), --version, -h,
---once on an empty bucket, and deployment faults (missing store, wrong secret: nothing dead-lettered,
-requests kept, exit 75)."""
+"""System test of widgetd's command line and config file: the old script's flags (also spelt -wb/-dwt),
+-c FILE, key prefixes and a separate dead-letter location, config errors (exit 78, one line naming
+file:line), configurations that would read widgetd's own output as requests (exit 78, naming the setting),
+config edge cases (a directory, a NUL byte, a key or section given twice, a bad region), verify_tls = no
+(a warning naming file:line), -n (--check-config), --version, -h, --once on an empty bucket, and
+deployment faults (missing store, wrong secret: nothing dead-lettered, requests kept, exit 75)."""
 import json
 import os
 import re
@@ -87,6 +88,105 @@ def check_config_error(h, what, path, lines_ok=(), must_name=None):
     return ok_rc
 
 
+def check_refused(h, what, argv, wants, env=None):
+    """widgetd argv exits 78 with exactly one stderr line that contains every string of wants."""
+    run = h.run_widgetd(argv, name="refused", timeout=60, env=env)
+    lines = run.lines
+    h.check(run.rc == 78, "%s: exit 78 (EX_CONFIG)" % what, "  exit %s\n%s" % (run.rc, run.tail()))
+    h.check(len(lines) == 1 and all(w in lines[0] for w in wants),
+            "%s: one stderr line naming %s" % (what, ", ".join(wants)),
+            "  want one line containing %s, got %d lines:\n%s" % (" and ".join(map(repr, wants)), len(lines), run.tail()))
+    return run
+
+
+def line_of(text, start):
+    """The 1-based number of the first line of text that starts with start."""
+    return next(i + 1 for i, x in enumerate(text.split("\n")) if x.startswith(start))
+
+
+def case_own_output(h):
+    """Configurations that would make widgetd read its own output as requests are refused (SPEC 6), and
+    nothing in the bucket is touched."""
+    requests = small_requests()
+    bucket = h.create_bucket("own-req")
+    h.load(bucket, requests)
+    # The old command line, an S3 store in the requests bucket.
+    check_refused(h, "--destination_name = --requests_bucket, wb", h.old_flags(bucket, "s3", bucket) + ["--once"],
+                  ["--destination_name:", "--requests_bucket", "requests bucket"])
+    check_refused(h, "--destination_name = --requests_bucket, -wb",
+                  ["--requests_bucket", bucket, "--destination_flag", "-wb", "--destination_name", bucket, "--once"],
+                  ["--destination_name:", "--requests_bucket"])
+    # The same in a file: [store] name's line, and the line of the bucket it repeats.
+    text = config_text(h, bucket, "s3", bucket)
+    path = write_config(h, "own-store.conf", text)
+    check_refused(h, "[store] name = [requests] bucket", ["-c", path, "--once"],
+                  ["%s:%d: [store] name" % (path, line_of(text, "name =")), "on line %d" % line_of(text, "bucket =")])
+    check_refused(h, "[store] name = [requests] bucket, -n", ["-c", path, "-n"], ["%s:%d:" % (path, line_of(text, "name ="))])
+    # A requests prefix equal to the dead-letter prefix (the default), or inside it; the dead-letter
+    # bucket set explicitly to the requests bucket; a prefix without its slash.
+    for tag, extra in (("prefix = dead-letter/", "prefix = dead-letter/\n"),
+                       ("prefix inside dead_letter_prefix", "prefix = dl/in/\ndead_letter_prefix = dl/\n"),
+                       ("dead_letter_bucket = the requests bucket",
+                        "dead_letter_bucket = %s\nprefix = dead-letter/in/\n" % bucket),
+                       ("dead_letter_prefix without its slash", "prefix = rejected/\ndead_letter_prefix = rejected\n")):
+        text = config_text(h, bucket, "dynamodb", "some-table", extra)
+        path = write_config(h, "own-prefix.conf", text)
+        check_refused(h, tag, ["-c", path, "--once"],
+                      ["%s:%d: [requests] prefix" % (path, line_of(text, "prefix =")), "dead-letter prefix"])
+    left = set(h.list_keys(bucket))
+    h.check(left == set(requests), "no request was taken or set aside by a refused configuration",
+            "  missing %s; unexpected %s" % (sorted(set(requests) - left)[:5], sorted(left - set(requests))[:5]))
+
+
+def case_config_edges(h):
+    good = config_text(h, "some-bucket", "s3", "some-store")
+    lines = good.split("\n")
+    # -c on a directory: not an empty file.
+    check_refused(h, "-c DIRECTORY", ["-c", h.workdir, "--once"], [h.workdir + ": ", "directory"])
+    check_refused(h, "-c DIRECTORY -n", ["-c", h.workdir, "-n"], [h.workdir + ": ", "directory"])
+    # A NUL byte cuts nothing: the line is refused.
+    n = line_of(good, "name =")
+    path = os.path.join(h.workdir, "nul.conf")
+    with open(path, "wb") as f:
+        f.write(good.replace("name = some-store", "name = some-store\0-cut").encode())
+    check_refused(h, "a NUL byte", ["-c", path, "--once"], ["%s:%d:" % (path, n), "NUL"])
+    # A key given twice: both lines named.
+    first = line_of(good, "workers =")
+    bad = good.replace("workers = 4\n", "workers = 4\nworkers = 8\n")
+    path = write_config(h, "key-twice.conf", bad)
+    check_refused(h, "a key given twice", ["-c", path, "--once"],
+                  ["%s:%d:" % (path, first + 1), "lines %d and %d" % (first, first + 1)])
+    # A section given twice.
+    path = write_config(h, "section-twice.conf", good + "[requests]\nprefix = x/\n")
+    again = len(good.split("\n"))   # good ends with a newline: the next line
+    check_refused(h, "a section given twice", ["-c", path, "--once"],
+                  ["%s:%d:" % (path, again), "lines %d and %d" % (line_of(good, "[requests]"), again)])
+    # A region that cannot be one, from the file (the environment's would win over it) or the environment.
+    n = line_of(good, "region =")
+    no_region_env = h.widgetd_env(drop=("AWS_REGION", "AWS_DEFAULT_REGION"))
+    for region in ("US-EAST-1", "us_east_1", "us-east-1/x", "eu west"):
+        path = write_config(h, "region.conf", good.replace("region = %s" % h.env["AWS_REGION"], "region = %s" % region))
+        check_refused(h, "region %r, -n" % region, ["-c", path, "-n"], ["%s:%d: [aws] region" % (path, n), "region"],
+                      env=no_region_env)
+    path = write_config(h, "region-env.conf", "\n".join(x for x in lines if not x.startswith("region =")))
+    check_refused(h, "AWS_REGION=Frankfurt", ["-c", path, "-n"], ["AWS_REGION: ", "Frankfurt"],
+                  env=h.widgetd_env({"AWS_REGION": "Frankfurt"}))
+    for region in ("us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1"):
+        path = write_config(h, "region-ok.conf", good.replace("region = %s" % h.env["AWS_REGION"], "region = %s" % region))
+        run = h.run_widgetd(["-c", path, "-n"], name="region-ok", timeout=30, env=no_region_env)
+        h.check(run.rc == 0 and "configuration OK" in run.stdout, "region %s passes -n" % region,
+                "  exit %s\n%s" % (run.rc, run.tail()))
+    # verify_tls = no: allowed, with a warning that names the line.
+    text = good.replace("path_style = yes\n", "path_style = yes\nverify_tls = no\n")
+    path = write_config(h, "no-tls.conf", text)
+    run = h.run_widgetd(["-c", path, "-n"], name="no-tls", timeout=30)
+    warn = [x for x in run.lines if x.startswith("<4>")]
+    h.check(run.rc == 0 and "configuration OK" in run.stdout, "verify_tls = no passes -n",
+            "  exit %s\n%s" % (run.rc, run.tail()))
+    h.check(len(warn) == 1 and "%s:%d: [aws] verify_tls" % (path, line_of(text, "verify_tls")) in warn[0]
+            and "not verified" in warn[0], "verify_tls = no: -n warns, naming file:line", run.tail())
+
+
 def main():
     h = wdtest.Harness(__doc__)
     requests = small_requests()
@@ -96,6 +196,24 @@ def main():
             if selected:
                 run_and_judge(h, "old command line, %s" % store, store, requests,
                               lambda b, n, s=store: h.old_flags(b, s, n) + ["--once"], tag="old-" + store)
+
+    # The replaced script's README example spells the flag -wb (and -dwt): the same as wb and dwt (SPEC 6).
+    for store in ("s3", "dynamodb"):
+        with h.case("old-flags-dash-%s" % store) as selected:
+            if selected:
+                def args(b, n, s=store):
+                    return ["--requests_bucket", b, "--destination_flag", "-" + wdtest.Stores.FLAG[s],
+                            "--destination_name", n, "--once"]
+                run_and_judge(h, "--destination_flag -%s" % wdtest.Stores.FLAG[store], store, requests, args,
+                              tag="dash-" + store)
+
+    with h.case("own-output-refused") as selected:
+        if selected:
+            case_own_output(h)
+
+    with h.case("config-edge-cases") as selected:
+        if selected:
+            case_config_edges(h)
 
     for store in ("s3", "dynamodb"):
         with h.case("config-file-%s" % store) as selected:

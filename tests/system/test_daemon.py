@@ -15,7 +15,10 @@ stand-ins with -c FILE and asserts what it says and when:
 - idle back-off: LIST calls counted by the relay double their spacing up to the cap, and work loaded
   after a quiet spell is picked up within one cap interval, after which polling snaps back;
 - an unreachable S3 endpoint and a missing requests bucket at start are not start-up failures: READY=1,
-  the problem in STATUS= and logged once per episode (not per poll), work resumes when they are fixed.
+  the problem in STATUS= and logged once per episode (not per poll), work resumes when they are fixed;
+- verify_tls = no is warned about at start and at every reload (naming file:line) and shown in STATUS=;
+- the running daemon is not dumpable (no core dump, no ptrace or /proc/PID/mem by its user): run as an
+  unprivileged user, its /proc/PID/mem belongs to root.
 
 Timing assertions have wide margins (CI: 2 cores, AddressSanitizer).
 """
@@ -23,10 +26,12 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -66,11 +71,16 @@ def config_text(bucket, kind, name, **daemon):
 class Daemon:
     """widgetd -c FILE in daemon mode, with a NotifySocket and its stderr in a log file."""
 
-    def __init__(self, h, name, conf, env=None, watchdog_usec=None):
+    def __init__(self, h, name, conf, env=None, watchdog_usec=None, user=None, conf_dir=None):
+        """user: a uid to run as (conf_dir, a folder that user can read, then holds the config)."""
         self.h, self.name = h, name
-        self.conf = os.path.join(h.workdir, "%s.conf" % name)
+        self.conf = os.path.join(conf_dir or h.workdir, "%s.conf" % name)
         self.write_config(conf)
         self.ns = NotifySocket()
+        if user is not None:
+            os.chmod(self.conf, 0o644)
+            os.chmod(os.path.dirname(self.ns.path), 0o755)
+            os.chmod(self.ns.path, 0o777)
         env = dict(env if env is not None else h.widgetd_env())
         for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "JOURNAL_STREAM"):
             env.pop(k, None)
@@ -80,8 +90,9 @@ class Daemon:
         self.env = env
         self.log_path = os.path.join(h.workdir, "%s-%d.log" % (name, time.time_ns()))
         with open(self.log_path, "wb") as log, open(self.log_path + ".stdout", "wb") as out:
+            ids = {} if user is None else {"user": user, "group": user, "extra_groups": []}
             self.proc = subprocess.Popen([h.widgetd, "-c", self.conf], stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=log, env=env, start_new_session=True)
+                                         stderr=log, env=env, start_new_session=True, **ids)
         self.t0 = time.monotonic()
         DAEMONS.append(self)
 
@@ -799,6 +810,71 @@ def case_missing_bucket(r):
         d.close()
 
 
+def case_verify_tls_off(r):
+    """verify_tls = no: a warning naming file:line at start and at every reload, and in STATUS=."""
+    h = r.h
+    bucket = h.create_bucket("dm-tls-req")
+    name = h.create_store("s3", "dm-tls")
+    on = config_text(bucket, "s3", name)
+    off = on.replace("region = us-east-1\n", "region = us-east-1\nverify_tls = no\n")
+    n = next(i + 1 for i, x in enumerate(off.split("\n")) if x.startswith("verify_tls"))
+    d = Daemon(h, "verify-tls-off", off)
+    warning = "<4>%s:%d: [aws] verify_tls: verify_tls = no: TLS certificates and host names are not verified" % (
+        d.conf, n)
+    count = lambda: sum(1 for x in d.lines() if x.startswith(warning))
+    try:
+        _, ready = d.wait_ready()
+        if not r.check(ready is not None, "READY=1", d.show_msgs()):
+            return
+        r.check(count() == 1, "start: one warning naming %s:%d" % (os.path.basename(d.conf), n), d.tail(5))
+        _, st = d.wait_status(lambda x: "TLS NOT VERIFIED (verify_tls = no)" in x, 10)
+        r.check(st is not None, "STATUS= says TLS NOT VERIFIED", "\n".join(d.statuses()[-3:]))
+        n0 = d.ns.count()
+        d.send(signal.SIGHUP)
+        _, rd = d.wait_msg(lambda m: m.has("READY", "1"), 15, since=n0)
+        r.check(rd is not None and d.wait_log(lambda t: count() == 2, 5),
+                "reload with verify_tls = no: warned again (%d warnings)" % count(), d.tail(5))
+        d.write_config(on)
+        n0 = d.ns.count()
+        d.send(signal.SIGHUP)
+        _, rd = d.wait_msg(lambda m: m.has("READY", "1"), 15, since=n0)
+        r.check(rd is not None, "reload with verify_tls = yes: READY=1", d.show_msgs(n0))
+        _, st = d.wait_status(lambda x: "TLS" not in x, 10, since=n0)
+        r.check(st is not None, "STATUS= no longer mentions TLS", "\n".join(d.statuses(n0)[-3:]))
+        r.check(count() == 2, "no warning once verify_tls = yes", d.tail(5))
+        end_checks(r, d, "verify-tls-off")
+    finally:
+        d.close()
+
+
+def case_not_dumpable(r):
+    """widgetd makes itself non-dumpable: a core dump or another process of its user reading its memory
+    would find the credentials. The kernel then gives the files of /proc/PID (mem, environ, status...) to
+    root, which is what is checked: as an unprivileged user (nobody when the test runs as root), since
+    root's own processes' files belong to root anyway."""
+    h = r.h
+    bucket = h.create_bucket("dm-dump-req")
+    name = h.create_store("s3", "dm-dump")
+    user = 65534 if os.geteuid() == 0 else None
+    conf_dir = tempfile.mkdtemp(prefix="wd-dump-")
+    os.chmod(conf_dir, 0o755)
+    d = Daemon(h, "not-dumpable", config_text(bucket, "s3", name), user=user, conf_dir=conf_dir)
+    try:
+        _, ready = d.wait_ready()
+        if not r.check(ready is not None, "READY=1 (as uid %s)" % (user if user is not None else os.geteuid()),
+                       "%s\n%s" % (d.show_msgs(), d.tail())):
+            return
+        with open("/proc/%d/status" % d.proc.pid, encoding="utf-8") as f:
+            uid = int(re.search(r"(?m)^Uid:\s+(\d+)", f.read()).group(1))
+        owner = os.stat("/proc/%d/mem" % d.proc.pid).st_uid
+        r.check(uid != 0 and owner == 0, "widgetd running as uid %d is not dumpable: /proc/PID/mem belongs to "
+                "uid %d" % (uid, owner))
+        end_checks(r, d, "not-dumpable")
+    finally:
+        d.close()
+        shutil.rmtree(conf_dir, ignore_errors=True)
+
+
 def main():
     h = wdtest.Harness(__doc__)
     sys.path.insert(0, os.path.join(h.shared_dir, "baseline"))
@@ -820,6 +896,8 @@ def main():
         ("idle-backoff", case_backoff),
         ("unreachable-endpoint", case_unreachable),
         ("missing-requests-bucket", case_missing_bucket),
+        ("verify-tls-off", case_verify_tls_off),
+        ("not-dumpable", case_not_dumpable),
     ]
     for name, fn in serial:
         t = time.monotonic()
