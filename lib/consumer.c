@@ -77,7 +77,7 @@ struct wd_consumer {
      * caller's thread (and by the LIST task while it runs alone).
      */
     struct wd_order *order;
-    bool polling, stopping, broken;
+    bool polling, listing, stopping, broken;
     struct wd_error fault; /* why the poll broke off */
     struct wd_poll_stats stats;
     struct wd_error list_err;
@@ -461,6 +461,8 @@ static void dispatch(struct wd_consumer *c)
     size_t i;
     if (c->stopping || c->broken)
         return; /* stop taking new work; what runs finishes */
+    if (c->listing)
+        return; /* the LIST task fills the scheduler's batch; a stale wake-up must not look at it */
     while (wd_order_pick(c->order, &task, &i))
         push_task(c,
                   task == WD_ORDER_READ    ? TASK_READ
@@ -472,6 +474,7 @@ static void dispatch(struct wd_consumer *c)
 /* The LIST task finished: the scheduler has the batch it found. */
 static void on_listed(struct wd_consumer *c)
 {
+    c->listing = false;
     if (c->stats.list_failed)
         c->emit(&(struct wd_event){.kind = WD_EV_LIST_FAILED, .err = &c->list_err}, c->ctx);
     if (c->list_rc < 0)
@@ -515,7 +518,7 @@ int wd_consumer_start(struct wd_consumer *c, struct wd_error *err)
         return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "a poll is already running");
     c->stats = (struct wd_poll_stats){0};
     wd_order_begin(c->order, mono_now());
-    c->polling = true;
+    c->polling = c->listing = true;
     c->list_rc = 0;
     push_task(c, TASK_LIST, LIST_TASK);
     return 0;

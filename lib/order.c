@@ -285,7 +285,7 @@ static struct item *running_item(struct wd_order *o, size_t i, enum item_state s
     return &o->items[i];
 }
 
-/* Item it's task is over with the state it reached. */
+/* The task of item it is over, and left it in state. */
 static void settle(struct wd_order *o, struct item *it, enum item_state state)
 {
     it->state = state;

@@ -43,8 +43,8 @@ enum wd_order_verdict {
 };
 
 /*
- * Offers the batch the next listed key (borrowed; copied), in key order, at time now. Returns a verdict,
- * or -1 with err when out of memory.
+ * Offers the batch the next listed key (borrowed; copied), in key order, at time now; the batch is
+ * listed before its first task is picked. Returns a verdict, or -1 with err when out of memory.
  */
 int wd_order_offer(struct wd_order *o, const char *key, double now, size_t *index, struct wd_error *err);
 
@@ -65,7 +65,10 @@ bool wd_order_pick(struct wd_order *o, enum wd_order_task *task, size_t *index);
  * Outcomes of the tasks handed out by wd_order_pick(). Each returns 0, or -1 with err: out of memory,
  * or WD_ERR_INTERNAL when item i has no task of that kind running (the call then changes nothing).
  */
-/* Read: a valid request of the widget named by identity (borrowed; copied). */
+/*
+ * Read: a valid request of the widget named by identity (borrowed; copied). Out of memory, it counts
+ * as unread: nothing after it goes ahead.
+ */
 int wd_order_read_ok(struct wd_order *o, size_t i, const char *identity, struct wd_error *err);
 /* Read: not a valid request; it has no widget and is to be set aside. */
 int wd_order_read_bad(struct wd_order *o, size_t i, struct wd_error *err);
