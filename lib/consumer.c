@@ -30,7 +30,13 @@ enum item_outcome {
     ST_GONE,   /* disappeared before it was read */
 };
 
-enum task_kind { TASK_LIST, TASK_READ, TASK_APPLY, TASK_DEAD_LETTER };
+/* The scheduler's tasks, and the listing that feeds it. */
+enum task_kind {
+    TASK_READ = WD_ORDER_READ,
+    TASK_APPLY = WD_ORDER_APPLY,
+    TASK_DEAD_LETTER = WD_ORDER_DEAD_LETTER,
+    TASK_LIST,
+};
 
 struct item {
     char *key;
@@ -464,11 +470,7 @@ static void dispatch(struct wd_consumer *c)
     if (c->listing)
         return; /* the LIST task fills the scheduler's batch; a stale wake-up must not look at it */
     while (wd_order_pick(c->order, &task, &i))
-        push_task(c,
-                  task == WD_ORDER_READ    ? TASK_READ
-                  : task == WD_ORDER_APPLY ? TASK_APPLY
-                                           : TASK_DEAD_LETTER,
-                  i);
+        push_task(c, (enum task_kind)task, i);
 }
 
 /* The LIST task finished: the scheduler has the batch it found. */
