@@ -1,19 +1,12 @@
 /*
- * The request pipeline: a scheduler on the caller's thread and a pool of workers, each with its own HTTP
- * client. The scheduler owns all state; workers only run one task on one batch item and report back.
- *
- * Ordering (SPEC 4-5): items of a batch are in key order. An item is read (GET + parse) before its widget
- * is known, so an item may be applied only when every earlier item has been read ("the read frontier")
- * and the previous item of the same widget is done. A read that fails stops the frontier for the rest of
- * the batch; an apply or delete that fails blocks the rest of that widget's items. Failed items are "held"
- * across polls so that the requests left in the bucket are always a key-order suffix of each widget's.
+ * The request pipeline: a pool of workers, each with its own HTTP client, and on the caller's thread the
+ * driver that hands them tasks in the order that the scheduler (order.c, SPEC 4-5) allows. Workers only
+ * run one task on one batch item and report back.
  */
 #include "consumer.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <search.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,51 +16,41 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "order.h"
 #include "s3_xml.h"
 
-#define NO_ITEM SIZE_MAX
 #define LIST_TASK (SIZE_MAX - 1)
 #define MAX_REASON 1024
 
-enum item_state {
-    ST_NEW,     /* listed, not read yet */
-    ST_READING, /* GET + parse running */
-    ST_READ,    /* valid request, widget known, waiting for its turn */
-    ST_BAD,     /* not a valid request: to be dead-lettered */
-    ST_RUNNING, /* apply + delete (or dead-letter) running */
-    ST_DONE,    /* outcome reached, request deleted */
-    ST_FAILED,  /* a call failed: kept in the bucket, held */
-    ST_BLOCKED, /* not taken this poll: an earlier item it depends on failed */
-    ST_GONE,    /* disappeared before it was read */
+/* Where a task left its item; the scheduler (order.c) is told and decides what comes next. */
+enum item_outcome {
+    ST_READ,   /* read: a valid request, widget known */
+    ST_BAD,    /* read: not a valid request, to be dead-lettered */
+    ST_DONE,   /* applied and deleted, or set aside */
+    ST_FAILED, /* a call failed: kept in the bucket */
+    ST_GONE,   /* disappeared before it was read */
 };
 
-enum task_kind { TASK_LIST, TASK_READ, TASK_APPLY, TASK_DEAD_LETTER };
+/* The scheduler's tasks, and the listing that feeds it. */
+enum task_kind {
+    TASK_READ = WD_ORDER_READ,
+    TASK_APPLY = WD_ORDER_APPLY,
+    TASK_DEAD_LETTER = WD_ORDER_DEAD_LETTER,
+    TASK_LIST,
+};
 
 struct item {
     char *key;
-    enum item_state state;   /* the scheduler's view; only the scheduler writes it */
-    enum item_state outcome; /* written by the worker; becomes state when the scheduler takes the result */
-    struct wd_buf body;      /* a bad request's whole body, to set it aside with one PUT */
+    enum item_outcome outcome; /* written by the worker; read once the task is in the done queue */
+    struct wd_buf body;        /* a bad request's whole body, to set it aside with one PUT */
     struct wd_request *req;
     char *identity;
-    size_t prev; /* previous item of the same widget in this batch, or NO_ITEM */
     /* Results, written by the worker that ran the item's task. */
     struct wd_error err;
     struct wd_apply_result applied; /* what the store did besides storing the effect */
     bool bad;                       /* not a valid request (SPEC 2) */
     bool dead_lettered;             /* set aside: a bad request, or one the store rejects for good */
     bool vanished;
-};
-
-enum hold_scope { HOLD_ALL, HOLD_WIDGET, HOLD_NONE };
-
-/* A request that failed and is waiting: which later requests it holds back, and until when. */
-struct hold {
-    char *key;
-    char *identity; /* HOLD_WIDGET */
-    enum hold_scope scope;
-    double until; /* monotonic seconds; ignored in once mode */
-    int failures;
 };
 
 struct task {
@@ -96,27 +79,23 @@ struct wd_consumer {
     int efd;               /* eventfd: readable when tasks finished */
     atomic_ulong progress; /* tasks finished, for the watchdog */
 
-    /* The poll in progress; touched only by the scheduler (and by the LIST task while it runs alone). */
-    bool polling, stopping, nomem;
-    double poll_start;
+    /*
+     * The poll in progress and the scheduler, which keeps the holds between polls; touched only on the
+     * caller's thread (and by the LIST task while it runs alone).
+     */
+    struct wd_order *order;
+    bool polling, listing, stopping, broken;
+    struct wd_error fault; /* why the poll broke off */
     struct wd_poll_stats stats;
     struct wd_error list_err;
     int list_rc;
-    struct item *items; /* the current batch, in key order */
+    struct item *items; /* the current batch, in key order, as indexed by the scheduler */
     size_t n_items;
-    struct hsearch_data widgets; /* widget identity -> 1 + index of its latest item */
-    bool have_table;
-    size_t next_read;  /* next item to read */
-    size_t frontier;   /* every item before it is read (or failed to be) */
-    size_t first_open; /* first item without an outcome */
-    size_t read_stop;  /* an item that could not be read: nothing from it on is applied */
     size_t inflight;
-
-    struct hold *holds;
-    size_t n_holds;
 };
 
-static double now_s(void)
+/* Monotonic seconds: the scheduler's holds must not move with the wall clock. */
+static double mono_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -283,59 +262,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* --- holds: failed requests waiting for a later poll ----------------------------------------------- */
-
-static struct hold *find_hold(struct wd_consumer *c, const char *key)
-{
-    for (size_t i = 0; i < c->n_holds; i++)
-        if (strcmp(c->holds[i].key, key) == 0)
-            return &c->holds[i];
-    return NULL;
-}
-
-static void drop_hold(struct wd_consumer *c, struct hold *h)
-{
-    free(h->key);
-    free(h->identity);
-    *h = c->holds[--c->n_holds];
-}
-
-static bool hold_active(const struct wd_consumer *c, const struct hold *h, double now)
-{
-    return c->cfg.once || now < h->until;
-}
-
-/* Records that item it failed; its scope says what it holds back. Returns -1 when out of memory. */
-static int add_hold(struct wd_consumer *c, const struct item *it, enum hold_scope scope)
-{
-    struct hold *h = find_hold(c, it->key);
-    if (h == NULL) {
-        struct hold *n = realloc(c->holds, (c->n_holds + 1) * sizeof(*n));
-        if (n == NULL)
-            return -1;
-        c->holds = n;
-        h = &c->holds[c->n_holds];
-        *h = (struct hold){0};
-        if ((h->key = strdup(it->key)) == NULL)
-            return -1;
-        c->n_holds++;
-    }
-    free(h->identity);
-    h->identity = NULL;
-    if (scope == HOLD_WIDGET && (h->identity = strdup(it->identity)) == NULL)
-        scope = HOLD_ALL; /* out of memory: holding back everything is the safe side */
-    h->scope = scope;
-    h->failures++;
-    double wait = c->cfg.hold_min_s;
-    for (int i = 1; i < h->failures && wait < c->cfg.hold_max_s; i++)
-        wait *= 2;
-    if (wait > c->cfg.hold_max_s)
-        wait = c->cfg.hold_max_s;
-    h->until = now_s() + wait;
-    return 0;
-}
-
-/* --- the scheduler ------------------------------------------------------------------------------- */
+/* --- the driver: the scheduler decides, the workers run ----------------------------------------- */
 
 static void clear_batch(struct wd_consumer *c)
 {
@@ -367,8 +294,8 @@ static bool is_dead_letter_key(const struct wd_consumer *c, const char *key)
 }
 
 /*
- * Lists up to one page of request keys into a new batch, leaving out dead-letter keys and keys that are
- * held. A held key whose widget is unknown ends the batch: nothing after it may be applied before it.
+ * Lists up to one page of request keys into a new batch, leaving out dead-letter keys and the keys that
+ * the scheduler holds; one whose widget is unknown ends the batch.
  */
 static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_poll_stats *stats,
                       struct wd_error *err)
@@ -377,7 +304,7 @@ static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_pol
     char *token = NULL;
     char *start_after = NULL;
     bool stop = false;
-    double now = now_s();
+    double now = mono_now();
     int rc = -1;
 
     c->items = calloc((size_t)c->cfg.list_page, sizeof(*c->items));
@@ -392,6 +319,15 @@ static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_pol
                        token, c->cfg.list_page, &page, &lerr) < 0) {
             stats->list_failed = true;
             c->list_err = lerr;
+            rc = 0;
+            goto out;
+        }
+        if (page.n_keys > (size_t)c->cfg.list_page) {
+            /* A server fault (SPEC 4): the batch has room for what was asked for, and no more. */
+            stats->list_failed = true;
+            wd_error_set(&c->list_err, WD_ERR_TRANSIENT, 0, NULL,
+                         "the listing holds %zu keys where at most %d were asked for", page.n_keys,
+                         c->cfg.list_page);
             rc = 0;
             goto out;
         }
@@ -411,18 +347,17 @@ static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_pol
                 continue;
             }
             stats->listed++;
-            struct hold *h = find_hold(c, key);
-            if (h != NULL && hold_active(c, h, now)) {
-                if (h->scope == HOLD_ALL)
-                    stop = true;
+            size_t index;
+            int verdict = wd_order_offer(c->order, key, now, &index, err);
+            if (verdict < 0)
+                goto out;
+            stop = verdict == WD_ORDER_ENDS;
+            if (verdict != WD_ORDER_TAKEN)
                 continue;
-            }
-            struct item *it = &c->items[c->n_items];
-            if ((it->key = strdup(key)) == NULL)
+            /* The scheduler's batch holds at most list_page items, as this one does. */
+            c->n_items = index + 1;
+            if ((c->items[index].key = strdup(key)) == NULL)
                 goto nomem;
-            it->state = ST_NEW;
-            it->prev = NO_ITEM;
-            c->n_items++;
         }
         free(token);
         token = NULL;
@@ -446,28 +381,22 @@ out:
     return rc;
 }
 
-static bool widget_held(const struct wd_consumer *c, const char *identity, double now)
+/* Remembers the first reason the poll broke off; it ends once the tasks in flight are over. */
+static void fault(struct wd_consumer *c, const struct wd_error *err)
 {
-    for (size_t i = 0; i < c->n_holds; i++) {
-        const struct hold *h = &c->holds[i];
-        if (h->scope == HOLD_WIDGET && hold_active(c, h, now) && strcmp(h->identity, identity) == 0)
-            return true;
-    }
-    return false;
+    if (!c->broken)
+        c->fault = *err;
+    c->broken = true;
 }
 
-/* Emits the outcome of a finished item and updates holds. Returns -1 when out of memory. */
+/* Emits the outcome of a finished item. Returns -1 when out of memory. */
 static int finish_item(struct wd_consumer *c, struct item *it, struct wd_poll_stats *stats)
 {
     struct wd_event ev = {.key = it->key, .req = it->req, .err = &it->err};
     struct wd_buf where = {0};
-    int rc = 0;
-    struct hold *h;
 
-    switch (it->state) {
+    switch (it->outcome) {
     case ST_DONE:
-        if ((h = find_hold(c, it->key)) != NULL)
-            drop_hold(c, h);
         stats->taken++;
         if (it->dead_lettered) {
             if (wd_buf_printf(
@@ -496,110 +425,66 @@ static int finish_item(struct wd_consumer *c, struct item *it, struct wd_poll_st
         stats->failed++;
         ev.kind = WD_EV_FAILED;
         c->emit(&ev, c->ctx);
-        /*
-         * What a failed request holds back: its widget's later requests when the widget is known; every
-         * later request when it could not be read; nothing when it is a bad request (it has no widget).
-         */
-        if (it->identity != NULL)
-            rc = add_hold(c, it, HOLD_WIDGET);
-        else
-            rc = add_hold(c, it, it->bad ? HOLD_NONE : HOLD_ALL);
         break;
     default:
-        break;
+        break; /* read: the request goes on */
     }
     wd_buf_free(&where);
-    return rc;
+    return 0;
 }
 
-/* Starts reads, applies and dead-letters that may go now: ready applies first, then reads. */
+/* Starts every task that the scheduler lets go now. */
 static void dispatch(struct wd_consumer *c)
 {
-    size_t workers = (size_t)c->cfg.workers;
-    if (c->stopping || c->nomem)
+    enum wd_order_task task;
+    size_t i;
+    if (c->stopping || c->broken)
         return; /* stop taking new work; what runs finishes */
-    for (size_t i = c->first_open; i < c->frontier && c->inflight < workers; i++) {
-        struct item *it = &c->items[i];
-        if (it->state == ST_BAD) {
-            it->state = ST_RUNNING;
-            push_task(c, TASK_DEAD_LETTER, i);
-        } else if (it->state == ST_READ) {
-            enum item_state ps = it->prev == NO_ITEM ? ST_DONE : c->items[it->prev].state;
-            if (ps == ST_FAILED || ps == ST_BLOCKED)
-                it->state = ST_BLOCKED;
-            if (ps != ST_DONE)
-                continue;
-            it->state = ST_RUNNING;
-            push_task(c, TASK_APPLY, i);
-        }
-    }
-    /* Reads run at most `window` items ahead of the first unfinished one, which bounds memory. */
-    size_t window = workers * 4;
-    while (c->inflight < workers && c->next_read < c->read_stop && c->next_read < c->first_open + window) {
-        c->items[c->next_read].state = ST_READING;
-        push_task(c, TASK_READ, c->next_read++);
-    }
+    if (c->listing)
+        return; /* the LIST task fills the scheduler's batch; a stale wake-up must not look at it */
+    while (wd_order_pick(c->order, &task, &i))
+        push_task(c, (enum task_kind)task, i);
 }
 
-/* Moves the read frontier over newly read items, linking each to the previous item of its widget. */
-static void advance(struct wd_consumer *c)
-{
-    while (c->frontier < c->read_stop && c->items[c->frontier].state != ST_NEW &&
-           c->items[c->frontier].state != ST_READING) {
-        struct item *it = &c->items[c->frontier];
-        if (it->identity != NULL && it->state == ST_READ) {
-            if (widget_held(c, it->identity, c->poll_start)) {
-                it->state = ST_BLOCKED;
-            } else {
-                ENTRY e = {.key = it->identity, .data = NULL}, *found = NULL;
-                if (hsearch_r(e, ENTER, &found, &c->widgets) == 0) {
-                    c->nomem = true;
-                    return;
-                }
-                if (found->data != NULL)
-                    it->prev = (size_t)((uintptr_t)found->data - 1);
-                found->data = (void *)(uintptr_t)(c->frontier + 1);
-            }
-        }
-        c->frontier++;
-    }
-    while (c->first_open < c->n_items) {
-        enum item_state st = c->items[c->first_open].state;
-        if (st != ST_DONE && st != ST_GONE && st != ST_FAILED && st != ST_BLOCKED)
-            break;
-        c->first_open++;
-    }
-}
-
-/* The LIST task finished: start on the batch it found. */
+/* The LIST task finished: the scheduler has the batch it found. */
 static void on_listed(struct wd_consumer *c)
 {
+    c->listing = false;
     if (c->stats.list_failed)
         c->emit(&(struct wd_event){.kind = WD_EV_LIST_FAILED, .err = &c->list_err}, c->ctx);
-    if (c->list_rc < 0) {
-        c->nomem = true;
-        return;
-    }
-    c->read_stop = c->n_items;
-    if (c->n_items == 0 || c->stopping)
-        return;
-    memset(&c->widgets, 0, sizeof(c->widgets));
-    if (hcreate_r(c->n_items * 2, &c->widgets) == 0) {
-        c->nomem = true;
-        return;
-    }
-    c->have_table = true;
+    if (c->list_rc < 0)
+        fault(c, &c->list_err);
 }
 
+/* Item i's task finished: the scheduler learns where it left the item, the caller what became of it. */
 static void on_finished(struct wd_consumer *c, size_t i)
 {
     struct item *it = &c->items[i];
-    if (it->state == ST_READ || it->state == ST_BAD)
-        return; /* a read finished; advance() takes it from here */
-    if (it->state == ST_FAILED && it->identity == NULL && !it->bad && i < c->read_stop)
-        c->read_stop = i; /* unread: its widget is unknown, so nothing after it may go ahead */
-    if (finish_item(c, it, &c->stats) < 0)
-        c->nomem = true;
+    struct wd_error err;
+    int rc;
+    switch (it->outcome) {
+    case ST_READ:
+        rc = wd_order_read_ok(c->order, i, it->identity, &err);
+        break;
+    case ST_BAD:
+        rc = wd_order_read_bad(c->order, i, &err);
+        break;
+    case ST_GONE:
+        rc = wd_order_read_gone(c->order, i, &err);
+        break;
+    case ST_DONE:
+        rc = wd_order_done(c->order, i, &err);
+        break;
+    default:
+        rc = wd_order_failed(c->order, i, mono_now(), &err);
+        break;
+    }
+    if (rc < 0)
+        fault(c, &err);
+    if (finish_item(c, it, &c->stats) < 0) {
+        wd_error_nomem(&err);
+        fault(c, &err);
+    }
 }
 
 int wd_consumer_start(struct wd_consumer *c, struct wd_error *err)
@@ -607,21 +492,8 @@ int wd_consumer_start(struct wd_consumer *c, struct wd_error *err)
     if (c->polling)
         return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "a poll is already running");
     c->stats = (struct wd_poll_stats){0};
-    c->poll_start = now_s();
-    if (!c->cfg.once) {
-        /*
-         * An expired hold lets its request be tried again but is kept, so repeated failures back off
-         * further; one long expired belongs to a request that has gone (taken by another consumer).
-         */
-        for (size_t i = 0; i < c->n_holds;)
-            if (c->poll_start > c->holds[i].until + 2 * c->cfg.hold_max_s)
-                drop_hold(c, &c->holds[i]);
-            else
-                i++;
-    }
-    c->polling = true;
-    c->next_read = c->frontier = c->first_open = 0;
-    c->read_stop = 0;
+    wd_order_begin(c->order, mono_now());
+    c->polling = c->listing = true;
     c->list_rc = 0;
     push_task(c, TASK_LIST, LIST_TASK);
     return 0;
@@ -648,29 +520,25 @@ int wd_consumer_process(struct wd_consumer *c, bool *finished, struct wd_poll_st
             continue;
         }
         /* The lock handed the worker's writes over; only now does the scheduler see the outcome. */
-        c->items[c->finished[d]].state = c->items[c->finished[d]].outcome;
         on_finished(c, c->finished[d]);
     }
     if (!c->polling)
         return 0;
-    if (!c->nomem)
-        advance(c);
     dispatch(c);
     if (c->inflight > 0)
         return 0;
 
     /* Nothing runs and nothing more may start: the poll is over. */
-    c->stats.held = c->n_holds;
+    c->stats.held = wd_order_holds(c->order);
     *stats = c->stats;
     *finished = true;
     c->polling = false;
-    if (c->have_table)
-        hdestroy_r(&c->widgets);
-    c->have_table = false;
+    wd_order_end(c->order);
     clear_batch(c);
-    if (c->nomem) {
-        c->nomem = false;
-        return wd_error_nomem(err);
+    if (c->broken) {
+        c->broken = false;
+        *err = c->fault;
+        return -1;
     }
     return 0;
 }
@@ -695,21 +563,6 @@ unsigned long wd_consumer_progress(const struct wd_consumer *c)
     return atomic_load(&c->progress);
 }
 
-int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct wd_error *err)
-{
-    bool finished = false;
-    if (wd_consumer_start(c, err) < 0)
-        return -1;
-    while (!finished) {
-        struct pollfd pfd = {.fd = c->efd, .events = POLLIN};
-        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
-            return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "poll: %s", strerror(errno));
-        if (wd_consumer_process(c, &finished, stats, err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
 /* --- life cycle ---------------------------------------------------------------------------------- */
 
 struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct wd_aws *aws, wd_event_fn fn,
@@ -725,6 +578,14 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
         c->cfg.workers = 1;
     if (c->cfg.list_page < 1 || c->cfg.list_page > 1000)
         c->cfg.list_page = 1000;
+    struct wd_order_config oc = {
+        .batch_max = (size_t)c->cfg.list_page,
+        .max_tasks = (size_t)c->cfg.workers,
+        .read_ahead = (size_t)c->cfg.workers * 4,
+        .once = c->cfg.once,
+        .hold_min_s = c->cfg.hold_min_s,
+        .hold_max_s = c->cfg.hold_max_s,
+    };
     c->efd = -1;
     c->aws = aws;
     c->emit = fn;
@@ -741,6 +602,8 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
         wd_error_nomem(err);
         goto fail;
     }
+    if ((c->order = wd_order_new(&oc, err)) == NULL)
+        goto fail;
     if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "eventfd: %s", strerror(errno));
         goto fail;
@@ -770,12 +633,8 @@ void wd_consumer_free(struct wd_consumer *c)
         pthread_join(c->threads[i], NULL);
     if (c->efd >= 0)
         close(c->efd);
-    if (c->have_table)
-        hdestroy_r(&c->widgets);
     clear_batch(c);
-    while (c->n_holds > 0)
-        drop_hold(c, &c->holds[c->n_holds - 1]);
-    free(c->holds);
+    wd_order_free(c->order);
     free(c->threads);
     free(c->queue);
     free(c->done);

@@ -50,7 +50,7 @@ struct wd_event {
     const struct wd_error *err;
 };
 
-/* Called on the thread that calls wd_consumer_poll(), never concurrently. */
+/* Called on the thread that calls wd_consumer_process(), never concurrently. */
 typedef void (*wd_event_fn)(const struct wd_event *ev, void *ctx);
 
 struct wd_poll_stats {
@@ -86,7 +86,5 @@ bool wd_consumer_polling(const struct wd_consumer *c);
 /* Tasks finished so far (each a bounded sequence of calls): a watchdog's proof of progress. */
 unsigned long wd_consumer_progress(const struct wd_consumer *c);
 
-/* One whole poll, blocking the caller (start, then process until finished). Returns 0 or -1 with err. */
-int wd_consumer_poll(struct wd_consumer *c, struct wd_poll_stats *stats, struct wd_error *err);
 
 #endif
