@@ -116,6 +116,12 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
                    wd_error_class_name(ev->err->cls), ev->err->message);
         r->list_episode = true;
         break;
+    case WD_EV_REPLACED:
+        wd_log_request(LOG_WARNING, &ids,
+                       "request '%s' was overwritten by the producer after it was read: the version read is "
+                       "done, the new one stays in the bucket for a later poll",
+                       key);
+        break;
     case WD_EV_VANISHED:
         wd_log_request(LOG_WARNING, &ids,
                        "request '%s' was gone when read (taken by another consumer?); skipped", key);

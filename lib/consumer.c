@@ -51,6 +51,8 @@ struct item {
     bool bad;                       /* not a valid request (SPEC 2) */
     bool dead_lettered;             /* set aside: a bad request, or one the store rejects for good */
     bool vanished;
+    bool replaced;              /* overwritten after it was read: the new version stays in the bucket */
+    char etag[WD_S3_ETAG_SIZE]; /* of the version read: only that version may be deleted */
 };
 
 struct task {
@@ -115,7 +117,7 @@ static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *i
     struct wd_buf body = {0}, ident = {0};
     /* One byte over the limit is enough to know a request is too large, without reading all of it. */
     if (wd_s3_get(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, WD_REQUEST_MAX_BYTES + 1, &body,
-                  &it->err) < 0) {
+                  it->etag, &it->err) < 0) {
         if (it->err.cls == WD_ERR_NOT_FOUND) {
             it->vanished = true;
             it->outcome = ST_GONE;
@@ -150,6 +152,22 @@ out:
 }
 
 /*
+ * Deletes the request from the intake, on condition that it is still the version that was read: a
+ * producer that overwrites a key between our GET and DELETE has written a new request, which must not
+ * be deleted unread. When the condition fails (412), the new version stays for a later poll and the
+ * version read counts as done (it->replaced). Without an ETag (too large to read) the DELETE is plain.
+ */
+static int delete_request(struct wd_consumer *c, struct wd_http *http, struct item *it, struct wd_error *err)
+{
+    if (wd_s3_delete(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, it->etag, err) == 0)
+        return 0;
+    if (err->cls != WD_ERR_CONDITION || it->etag[0] == '\0')
+        return -1;
+    it->replaced = true;
+    return 0;
+}
+
+/*
  * Sets the request aside in the dead-letter location with the reason, then deletes it from the intake.
  * A bad request whose body was read whole is written with one PUT of those bytes; otherwise (too large
  * to read, or rejected by the store after parsing) it is copied server-side.
@@ -173,7 +191,7 @@ static int dead_letter(struct wd_consumer *c, struct wd_http *http, struct item 
                           meta, 1, err) < 0) {
         goto out;
     }
-    rc = wd_s3_delete(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, err);
+    rc = delete_request(c, http, it, err);
 out:
     wd_buf_free(&reason);
     wd_buf_free(&dst);
@@ -206,7 +224,7 @@ static void run_apply(struct wd_consumer *c, struct wd_http *http, struct item *
         return;
     }
     /* Only now, with the effect durable in the store, may the request leave the bucket (SPEC 5). */
-    if (wd_s3_delete(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, &it->err) < 0) {
+    if (delete_request(c, http, it, &it->err) < 0) {
         it->outcome = ST_FAILED;
         return;
     }
@@ -407,13 +425,18 @@ static int finish_item(struct wd_consumer *c, struct item *it, struct wd_poll_st
             ev.kind = WD_EV_DEAD_LETTERED;
             ev.detail = where.data;
             c->emit(&ev, c->ctx);
-            break;
+        } else {
+            ev.kind = it->applied.not_found ? WD_EV_NOT_FOUND : WD_EV_APPLIED;
+            c->emit(&ev, c->ctx);
+            ev.kind = WD_EV_IGNORED_ATTR;
+            for (size_t i = 0; i < it->applied.n_ignored; i++) {
+                ev.detail = it->applied.ignored[i];
+                c->emit(&ev, c->ctx);
+            }
         }
-        ev.kind = it->applied.not_found ? WD_EV_NOT_FOUND : WD_EV_APPLIED;
-        c->emit(&ev, c->ctx);
-        ev.kind = WD_EV_IGNORED_ATTR;
-        for (size_t i = 0; i < it->applied.n_ignored; i++) {
-            ev.detail = it->applied.ignored[i];
+        if (it->replaced) {
+            ev.kind = WD_EV_REPLACED;
+            ev.detail = NULL;
             c->emit(&ev, c->ctx);
         }
         break;

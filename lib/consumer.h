@@ -39,6 +39,8 @@ enum wd_event_kind {
     WD_EV_FAILED,        /* warning: kept in the bucket for a later attempt (err: why) */
     WD_EV_LIST_FAILED,   /* error: the requests bucket could not be listed (err) */
     WD_EV_VANISHED,      /* warning: the request was gone when read (another consumer took it?) */
+    WD_EV_REPLACED,      /* warning: after APPLIED/DEAD_LETTERED, the producer had overwritten the request
+                            since it was read; the new version stays for a later poll */
 };
 
 /* Everything borrowed, valid only during the callback. */
@@ -85,6 +87,5 @@ bool wd_consumer_polling(const struct wd_consumer *c);
 
 /* Tasks finished so far (each a bounded sequence of calls): a watchdog's proof of progress. */
 unsigned long wd_consumer_progress(const struct wd_consumer *c);
-
 
 #endif

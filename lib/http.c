@@ -80,25 +80,49 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
     return len;
 }
 
+/*
+ * Copies the value of header line p[0..len) into dst[size] when its name (with the colon) is `name`:
+ * blanks around it dropped. A value that does not fit is cut when cut is set, else left out ("").
+ */
+static void header_value(const char *p, size_t len, const char *name, char *dst, size_t size, bool cut)
+{
+    size_t nlen = strlen(name);
+    if (len <= nlen || strncasecmp(p, name, nlen) != 0)
+        return;
+    const char *v = p + nlen;
+    size_t vlen = len - nlen;
+    while (vlen > 0 && (*v == ' ' || *v == '\t'))
+        v++, vlen--;
+    while (vlen > 0 &&
+           (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
+    if (vlen >= size && !cut)
+        vlen = 0;
+    if (vlen >= size)
+        vlen = size - 1;
+    memcpy(dst, v, vlen);
+    dst[vlen] = '\0';
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 {
     struct sink *s = userdata;
     size_t len = size * n;
     /* A new status line starts a new response (e.g. after "100 Continue"): forget earlier headers. */
-    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
+    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
         s->resp->date[0] = '\0';
-    else if (len > 5 && strncasecmp(p, "date:", 5) == 0) {
-        const char *v = p + 5;
-        size_t vlen = len - 5;
-        while (vlen > 0 && (*v == ' ' || *v == '\t'))
-            v++, vlen--;
-        while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-            vlen--;
-        if (vlen >= sizeof(s->resp->date))
-            vlen = sizeof(s->resp->date) - 1;
-        memcpy(s->resp->date, v, vlen);
-        s->resp->date[vlen] = '\0';
+        s->resp->etag[0] = '\0';
+        return len;
     }
+    header_value(p, len, "date:", s->resp->date, sizeof(s->resp->date), true);
+    /* A cut ETag would name another version: a condition on it must not be sent at all. It goes back
+     * out in an If-Match header, so only printable ASCII is taken: no CR smuggling a header in. */
+    header_value(p, len, "etag:", s->resp->etag, sizeof(s->resp->etag), false);
+    for (const char *e = s->resp->etag; *e; e++)
+        if (*e < 0x21 || *e > 0x7e) {
+            s->resp->etag[0] = '\0';
+            break;
+        }
     return len;
 }
 
@@ -134,6 +158,7 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
     wd_buf_reset(&resp->body);
     resp->status = 0;
     resp->date[0] = '\0';
+    resp->etag[0] = '\0';
     struct sink sink = {.resp = resp, .max = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE};
 
     /* curl_easy_reset keeps live connections, so keep-alive survives the per-call reset. */
@@ -243,6 +268,7 @@ void wd_http_response_clear(struct wd_http_response *r)
     wd_buf_free(&r->body);
     r->status = 0;
     r->date[0] = '\0';
+    r->etag[0] = '\0';
 }
 
 time_t wd_http_parse_date(const char *s)

@@ -37,7 +37,8 @@ struct wd_http_request {
 struct wd_http_response {
     long status;
     struct wd_buf body;
-    char date[64]; /* the Date header, for clock-skew correction, or "" */
+    char date[64];  /* the Date header, for clock-skew correction, or "" */
+    char etag[128]; /* the ETag header as sent (quotes included), or "" when absent or longer */
 };
 
 /* Returns a client, or NULL with err set. Borrows nothing from opts after returning. */

@@ -122,7 +122,8 @@ out:
 }
 
 int wd_s3_get(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
-              const char *key, size_t max, struct wd_buf *body, struct wd_error *err)
+              const char *key, size_t max, struct wd_buf *body, char etag[WD_S3_ETAG_SIZE],
+              struct wd_error *err)
 {
     struct wd_http_response resp = {0};
     int rc =
@@ -131,6 +132,8 @@ int wd_s3_get(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, 
         wd_buf_free(body);
         *body = resp.body;
         resp.body = (struct wd_buf){0};
+        if (etag != NULL)
+            memcpy(etag, resp.etag, WD_S3_ETAG_SIZE);
     }
     wd_http_response_clear(&resp);
     return rc;
@@ -147,11 +150,13 @@ int wd_s3_head(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
 }
 
 int wd_s3_delete(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
-                 const char *key, struct wd_error *err)
+                 const char *key, const char *if_match, struct wd_error *err)
 {
     struct wd_http_response resp = {0};
-    int rc =
-        s3_call(aws, http, s3, WD_OP_S3_DELETE, "DELETE", bucket, key, NULL, NULL, 0, NULL, 0, 0, &resp, err);
+    struct wd_header cond = {"If-Match", if_match};
+    bool conditional = if_match != NULL && if_match[0] != '\0';
+    int rc = s3_call(aws, http, s3, WD_OP_S3_DELETE, "DELETE", bucket, key, NULL, conditional ? &cond : NULL,
+                     conditional ? 1 : 0, NULL, 0, 0, &resp, err);
     wd_http_response_clear(&resp);
     return rc;
 }

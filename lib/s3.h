@@ -35,9 +35,16 @@ int wd_s3_list(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
                const char *prefix, const char *start_after, const char *token, int max_keys,
                struct wd_s3_list *out, struct wd_error *err);
 
-/* Fills body (replacing its contents). A body over max bytes fails with code "ResponseTooLarge". */
+/* The size of an ETag as kept: the http response's (quotes included; "" when absent or too long). */
+#define WD_S3_ETAG_SIZE sizeof(((struct wd_http_response *)0)->etag)
+
+/*
+ * Fills body (replacing its contents) and, when etag is not NULL, the object's ETag (for a conditional
+ * DELETE of exactly what was read). A body over max bytes fails with code "ResponseTooLarge".
+ */
 int wd_s3_get(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
-              const char *key, size_t max, struct wd_buf *body, struct wd_error *err);
+              const char *key, size_t max, struct wd_buf *body, char etag[WD_S3_ETAG_SIZE],
+              struct wd_error *err);
 
 /* 0 when the object exists, -1 with WD_ERR_NOT_FOUND when it does not. */
 int wd_s3_head(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
@@ -48,8 +55,13 @@ int wd_s3_put(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, 
               const char *key, const void *body, size_t len, const char *content_type,
               const struct wd_header *meta, size_t n_meta, struct wd_error *err);
 
+/*
+ * if_match: NULL or "" for an unconditional DELETE; else the ETag the object must still have, or the
+ * call fails with WD_ERR_CONDITION (412) and the object stays. S3 honours If-Match on DELETE; a server
+ * that ignores it deletes unconditionally, as before.
+ */
 int wd_s3_delete(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
-                 const char *key, struct wd_error *err);
+                 const char *key, const char *if_match, struct wd_error *err);
 
 /* Server-side copy with the metadata replaced by meta (names without the x-amz-meta- prefix). */
 int wd_s3_copy(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *src_bucket,

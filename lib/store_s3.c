@@ -231,7 +231,7 @@ static int apply(const struct wd_store *store, struct wd_aws *aws, struct wd_htt
         break;
     case WD_REQ_UPDATE:
         /* Requests of one widget run one at a time (consumer.c), so read-modify-write is safe here. */
-        if (wd_s3_get(aws, http, store->s3, store->name, key.data, 0, &stored, err) < 0) {
+        if (wd_s3_get(aws, http, store->s3, store->name, key.data, 0, &stored, NULL, err) < 0) {
             if (err->cls == WD_ERR_NOT_FOUND) {
                 res->not_found = true;
                 rc = 0;
@@ -252,7 +252,7 @@ static int apply(const struct wd_store *store, struct wd_aws *aws, struct wd_htt
             }
             goto out;
         }
-        rc = wd_s3_delete(aws, http, store->s3, store->name, key.data, err);
+        rc = wd_s3_delete(aws, http, store->s3, store->name, key.data, NULL, err);
         break;
     }
 out:

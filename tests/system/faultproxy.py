@@ -17,6 +17,12 @@ probability p per request (among the requests `match` accepts) it injects one fa
   hugeerror answer without forwarding: 503 with a 320 KiB HTML body, as a proxy's error page may be
             (not in ALL_KINDS: a test of its own; a body that size must not pass for a large request)
 
+Conditions mode (conditions=True) enforces S3's If-Match on DELETE, which s3rver and RGW ignore: the
+proxy remembers the ETag of each object from the GET/PUT/HEAD answers it relays, and answers a DELETE
+whose If-Match names another one 412 PreconditionFailed (XML) without forwarding it. after_get(path), if
+given, runs after a GET is answered by the stand-in and before the answer is relayed: a producer writing
+the key again in between; it returns the object's new ETag.
+
 Skewed-clock mode (skew_s != 0) plays a server whose clock is skew_s seconds off: a request whose
 X-Amz-Date is more than max_skew_s from that clock gets S3's 403 RequestTimeTooSkewed (XML; no body for
 HEAD, as S3 does) or DynamoDB's 400 InvalidSignatureException "Signature expired" / "Signature not yet
@@ -228,8 +234,11 @@ def _split_url(url):
 
 class FaultProxy:
     def __init__(self, upstream, p=0.0, kinds=ALL_KINDS, service=None, seed=None, skew_s=0.0,
-                 max_skew_s=900.0, refuse_s=0.5, stall_max_s=600.0, match=None, port=0, name="faultproxy"):
+                 max_skew_s=900.0, refuse_s=0.5, stall_max_s=600.0, match=None, port=0, name="faultproxy",
+                 conditions=False, after_get=None):
         self.upstream = _split_url(upstream) if isinstance(upstream, str) else tuple(upstream)
+        # S3's If-Match on DELETE, which s3rver and RGW ignore: enforced here from the ETags seen.
+        self.conditions, self.after_get, self._etags = conditions, after_get, {}
         self.name = name
         self.service = service
         self.rng = random.Random(seed)
@@ -472,6 +481,18 @@ class FaultProxy:
             return self._send(conn, self._response(503, "Service Unavailable", body, "text/html",
                                                    head_only=method == "HEAD"))
 
+        path = req.start.split(" ")[1].split("?")[0]
+        if self.conditions and method == "DELETE" and req.header("If-Match"):
+            with self.lock:
+                known = self._etags.get(path)
+                failed = known is not None and req.header("If-Match") != known
+                if failed:
+                    self.counters["precondition_failed"] = self.counters.get("precondition_failed", 0) + 1
+            if failed:
+                rid = uuid.uuid4().hex[:16].upper()
+                body = (S3_XML % ("PreconditionFailed", "At least one of the pre-conditions you specified did not hold",
+                                  "<Condition>If-Match</Condition>", rid, rid)).encode()
+                return self._send(conn, self._response(412, "Precondition Failed", body, "application/xml"))
         try:
             resp = self._forward(req, method, up)
         except (_Closed, OSError, ValueError, IndexError):
@@ -485,6 +506,18 @@ class FaultProxy:
             self.counters["forwarded"] += 1
             st = resp.start.split(" ", 2)[1] if " " in resp.start else "?"
             self.counters["by_status"][st] = self.counters["by_status"].get(st, 0) + 1
+        if self.conditions or self.after_get:
+            ok = st.startswith("2")
+            with self.lock:
+                if ok and method in ("GET", "PUT", "HEAD") and resp.header("ETag"):
+                    self._etags[path] = resp.header("ETag")
+                elif ok and method == "DELETE":
+                    self._etags.pop(path, None)
+            # A producer that writes the key again now, after this GET and before the client's DELETE.
+            new_etag = self.after_get(path) if self.after_get and ok and method == "GET" else None
+            if new_etag:
+                with self.lock:
+                    self._etags[path] = new_etag
         head = resp.head
         if skew_s:
             head = self._with_date(resp, self.skewed_now())
