@@ -1,27 +1,23 @@
 /*
  * The static credential sources, in the AWS CLI's order: the environment, then the shared credentials and
- * config files (read with inih, through a buffer of ours so that they are wiped).
+ * config files (read whole into wiped memory and parsed by inih through ini_text.h, leaving no copy of a
+ * secret behind).
  */
 #include "credentials_files.h"
 
 #include <errno.h>
-#include <ini.h>
-#include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "credentials_source.h"
+#include "ini_text.h"
 
 /* No credentials file is anywhere near this big; refusing larger ones bounds what we read. */
 #define FILE_MAX (1024 * 1024)
-/* The FILE's buffer, ours so that it can be wiped: stdio would free a copy of the secrets unwiped. */
-#define IOBUF_SIZE 4096
 
 /* ---- The environment ---- */
 
@@ -176,38 +172,6 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     return 1;
 }
 
-/*
- * Debian's libinih makes its build options run-time globals. We need lines as long as a session token
- * (upstream's default stops at 200 bytes and would split one silently) and no continuation lines (an
- * indented "aws_secret_access_key" would otherwise become part of the previous value). Set them for
- * our parse and put them back for the daemon's own config parser (both run on one thread).
- */
-struct ini_options {
-    bool use_stack, allow_realloc, allow_multiline;
-    int max_line, initial_alloc;
-};
-
-static struct ini_options ini_options_set(int max_line)
-{
-    struct ini_options saved = {ini_use_stack, ini_allow_realloc, ini_allow_multiline, ini_max_line,
-                                ini_initial_alloc};
-    ini_use_stack = false;
-    ini_allow_realloc = true;
-    ini_allow_multiline = false;
-    ini_initial_alloc = 256;
-    ini_max_line = max_line > ini_initial_alloc ? max_line : ini_initial_alloc;
-    return saved;
-}
-
-static void ini_options_restore(const struct ini_options *o)
-{
-    ini_use_stack = o->use_stack;
-    ini_allow_realloc = o->allow_realloc;
-    ini_allow_multiline = o->allow_multiline;
-    ini_max_line = o->max_line;
-    ini_initial_alloc = o->initial_alloc;
-}
-
 /* Reads what the file at path says about profile into k (k->exists false when there is no file).
  * Returns 0, or -1 with err when the file exists but cannot be used. */
 static int read_profile(enum file_kind kind, const char *path, const char *profile, struct profile_keys *k,
@@ -215,60 +179,61 @@ static int read_profile(enum file_kind kind, const char *path, const char *profi
 {
     struct ini_ctx c = {.kind = kind, .profile = profile, .keys = k};
     const char *what = file_name(kind);
-    char *iobuf = NULL;
+    struct wd_buf file = {0};
     int rc = -1;
 
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
+    /* Checked by name first: wd_ini_file_read() would read a FIFO or a device (and block on a FIFO). */
+    struct stat st;
+    if (stat(path, &st) < 0) {
         if (errno == ENOENT)
             return 0;
         return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "cannot open the AWS %s %s: %s", what, path,
                             strerror(errno));
     }
     k->exists = true;
-    struct stat st;
-    if (fstat(fileno(f), &st) < 0) {
-        wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "cannot stat the AWS %s %s: %s", what, path,
-                     strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size > FILE_MAX) {
-        wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "the AWS %s %s is %s", what, path,
-                     S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
-        goto out;
-    }
-    iobuf = malloc(IOBUF_SIZE);
-    if (iobuf == NULL || setvbuf(f, iobuf, _IOFBF, IOBUF_SIZE) != 0) {
-        wd_error_nomem(err);
-        goto out;
+    if (!S_ISREG(st.st_mode) || st.st_size > FILE_MAX)
+        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "the AWS %s %s is %s", what, path,
+                            S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
+
+    /* Into wiped memory, not stdio's buffer: that would be freed holding the secrets. */
+    if (wd_ini_file_read(path, FILE_MAX, &file) < 0) {
+        if (errno == ENOENT) { /* removed since the stat: as if it had never been there */
+            k->exists = false;
+            return 0;
+        }
+        if (errno == ENOMEM)
+            return wd_error_nomem(err);
+        if (errno == EISDIR || errno == EFBIG) /* replaced since the stat */
+            return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "the AWS %s %s is %s", what, path,
+                                errno == EFBIG ? "larger than 1 MiB" : "not a regular file");
+        return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "cannot open the AWS %s %s: %s", what, path,
+                            strerror(errno));
     }
 
-    /* A line can be no longer than the file, so none is ever split ("+ 3": inih's own margin). */
-    struct ini_options saved = ini_options_set((int)st.st_size + 3);
-    int line = ini_parse_file(f, on_ini, &c);
-    ini_options_restore(&saved);
+    /* A line can be no longer than the file, so none is refused for its length (a session token runs to
+     * kilobytes). */
+    struct wd_ini_text text = {.data = file.data, .len = file.len, .max_line = file.len};
+    int line = wd_ini_parse_text(&text, on_ini, &c);
 
-    if (c.nomem || line == -2) {
+    /* The line number only, in every message: the line itself may hold a secret. */
+    if (c.nomem || line == WD_INI_NOMEM)
         wd_error_nomem(err);
-        goto out;
-    }
-    if (line != 0) {
-        /* The line number only: the line itself may hold a secret. */
+    else if (line == WD_INI_NUL)
+        wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "%s:%d: the line holds a NUL byte (not an AWS %s?)", path,
+                     text.lineno, what);
+    else if (line == WD_INI_TOO_LONG)
+        wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "%s:%d: line is longer than %zu bytes in an AWS %s", path,
+                     text.lineno, text.max_line, what);
+    else if (line != 0)
         wd_error_set(err, WD_ERR_CONFIG, 0, NULL,
                      "%s:%d: not a valid line in an AWS %s (want [%s] or key = value)", path, line, what,
                      kind == CREDENTIALS_FILE ? "profile" : "profile NAME");
-        goto out;
-    }
-    rc = 0;
+    else
+        rc = 0;
 
-out:
     if (rc < 0)
         profile_keys_clear(k);
-    fclose(f);
-    if (iobuf != NULL) {
-        OPENSSL_cleanse(iobuf, IOBUF_SIZE);
-        free(iobuf);
-    }
+    wd_buf_free_secure(&file);
     return rc;
 }
 

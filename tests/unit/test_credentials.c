@@ -1,7 +1,8 @@
 /* Unit tests for credentials_files.c: the environment, the shared credentials and config files, profiles,
- * and secret-free errors. */
+ * secret-free errors, and no copy of a secret left in freed memory. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
 #include <ini.h>
 
 #include "buf.h"
@@ -270,6 +272,10 @@ static void test_profile_missing(void **state)
                                       "\naws_secret_access_key = " DEV_SECRET "\n");
     use_file(other);
     expect_config_error("dev", "[dev]", other);
+    /* An empty file has no profiles. */
+    const char *empty = temp_file(fx, "");
+    use_file(empty);
+    expect_config_error("dev", "has no profile [dev]", empty);
 }
 
 static void test_profile_incomplete(void **state)
@@ -295,6 +301,25 @@ static void test_file_malformed(void **state)
     path = temp_file(fx, "[dev\naws_secret_access_key = " DEV_SECRET "\n");
     use_file(path);
     expect_config_error("dev", ":1:", NULL);
+}
+
+/* A NUL byte would cut its line short (inih sees a C string): refused by line number, nothing read. */
+static void test_file_nul_byte(void **state)
+{
+    struct fixture *fx = *state;
+    static const char text[] =
+        "[default]\naws_access_key_id = " DEF_ID "\naws_secret_access_key = " DEF_SECRET "\0" DEV_SECRET "\n";
+    char path[128];
+    snprintf(path, sizeof(path), "%s/with-nul", fx->dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+    assert_int_equal(close(fd), 0);
+    remember(fx, path);
+    use_file(path);
+    char want[160];
+    snprintf(want, sizeof(want), "%s:3:", path);
+    expect_config_error(NULL, want, "NUL byte");
 }
 
 /* What the CLI's parser accepts: a BOM, CRLF, indentation, comments, case-insensitive option names. */
@@ -377,6 +402,9 @@ static void test_not_a_regular_file(void **state)
     struct fixture *fx = *state;
     use_file(named_dir(fx, "a-directory"));
     expect_config_error(NULL, "a-directory", "not a regular file");
+    /* A device is refused before it is opened, not read as a file. */
+    use_file("/dev/null");
+    expect_config_error(NULL, "/dev/null", "not a regular file");
 }
 
 /* The config file's syntax: [default] or [profile NAME], with static keys. */
@@ -508,6 +536,137 @@ static void test_nothing_anywhere(void **state)
     expect_config_error(NULL, "neither AWS_CONFIG_FILE nor HOME", creds);
 }
 
+/* ---- No copy of a secret left in freed memory ---- */
+
+/*
+ * The sanitizer runtime's allocator hooks, which see every block inih, libc and widgetd free (GCC ships no
+ * header for them). Weak: a build without ASan has none and skips the test.
+ */
+extern int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                                     void (*free_hook)(const volatile void *))
+    __attribute__((weak));
+extern size_t __sanitizer_get_allocated_size(const volatile void *p) __attribute__((weak));
+
+#define WIPE_SECRET "wipeTestSecret/K7MDENG/bPxRfiCYWIPEKEY5"
+#define WIPE_TOKEN "wipeTestSessionToken/IQoJb3JpZ2luX2VjWIPE=="
+
+/* The blocks freed while spying, by address and size: read back once the load is over. */
+struct freed_block {
+    uintptr_t p;
+    size_t size;
+};
+static struct freed_block freed[16384];
+static size_t n_freed;
+static bool spying, freed_overflow;
+
+static void spy_malloc(const volatile void *p, size_t size)
+{
+    (void)size;
+    if (!spying)
+        return;
+    /* A freed block handed out again is live memory, no longer freed memory. */
+    for (size_t i = 0; i < n_freed; i++)
+        if (freed[i].p == (uintptr_t)p)
+            freed[i] = freed[--n_freed];
+}
+
+static void spy_free(const volatile void *p)
+{
+    if (!spying)
+        return;
+    if (n_freed == sizeof(freed) / sizeof(freed[0])) {
+        freed_overflow = true;
+        return;
+    }
+    /* Called just before the block is freed, while the allocator still knows its size. */
+    freed[n_freed++] = (struct freed_block){(uintptr_t)p, __sanitizer_get_allocated_size(p)};
+}
+
+static void spy_start(void)
+{
+    static bool installed;
+    if (!installed)
+        assert_int_not_equal(__sanitizer_install_malloc_and_free_hooks(spy_malloc, spy_free), 0);
+    installed = true;
+    n_freed = 0;
+    freed_overflow = false;
+    spying = true;
+}
+
+/* Reads memory the way a debugger would (past the allocator, past ASan): -1 when it is unmapped. */
+static ssize_t peek(uintptr_t p, void *out, size_t n)
+{
+    int fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    ssize_t r = pread(fd, out, n, (off_t)p);
+    close(fd);
+    return r;
+}
+
+/*
+ * Stops spying; returns how many blocks freed since spy_start() still hold one of needles. The needles
+ * skip a secret's first 16 bytes: ASan writes into a freed block's first bytes, which would hide a copy
+ * that starts the block (a strdup()).
+ */
+static size_t spy_copies_left(const char *const *needles, size_t n_needles)
+{
+    spying = false;
+    assert_false(freed_overflow);
+    size_t copies = 0;
+    for (size_t i = 0; i < n_freed; i++) {
+        unsigned char *after = malloc(freed[i].size + 1);
+        assert_non_null(after);
+        if (peek(freed[i].p, after, freed[i].size) == (ssize_t)freed[i].size) {
+            for (size_t j = 0; j < n_needles; j++) {
+                if (memmem(after, freed[i].size, needles[j] + 16, strlen(needles[j] + 16)) != NULL) {
+                    copies++;
+                    break;
+                }
+            }
+        }
+        free(after);
+    }
+    return copies;
+}
+
+static void test_no_secret_in_freed_memory(void **state)
+{
+    struct fixture *fx = *state;
+    if (__sanitizer_install_malloc_and_free_hooks == NULL || __sanitizer_get_allocated_size == NULL)
+        skip(); /* not an ASan build: nothing sees the frees */
+    static const char *const needles[] = {WIPE_SECRET, WIPE_TOKEN};
+
+    /* The spy sees a copy freed unwiped. */
+    spy_start();
+    char *copy = strdup("aws_secret_access_key = " WIPE_SECRET);
+    assert_non_null(copy);
+    free(copy);
+    assert_int_equal(spy_copies_left(needles, 2), 1);
+
+    /* The secret on the last line: what inih's line buffer holds when the parse ends. */
+    use_file(temp_file(fx, "[other]\naws_secret_access_key = " WIPE_SECRET "\n"
+                           "[default]\naws_access_key_id = " DEF_ID "\n"
+                           "aws_session_token = " WIPE_TOKEN "\n"
+                           "aws_secret_access_key = " WIPE_SECRET "\n"));
+    struct wd_credentials c = {0};
+    struct wd_error err = {0};
+    spy_start();
+    int rc = wd_credentials_load(NULL, &c, &err);
+    bool loaded = rc == 0 && c.secret_access_key != NULL && strcmp(c.secret_access_key, WIPE_SECRET) == 0 &&
+                  c.session_token != NULL && strcmp(c.session_token, WIPE_TOKEN) == 0;
+    wd_credentials_clear(&c);
+    size_t left = spy_copies_left(needles, 2);
+    if (rc != 0)
+        fail_msg("load failed: %s", err.message);
+    assert_true(loaded);
+    /* The file's buffer, inih's line buffer and the values were all freed: none may hold a copy. */
+    assert_true(n_freed >= 3);
+    if (left != 0)
+        fail_msg("%zu of %zu blocks freed by wd_credentials_load() and wd_credentials_clear() still hold "
+                 "the secret",
+                 left, n_freed);
+}
+
 static void test_clear_accepts_empty(void **state)
 {
     (void)state;
@@ -533,6 +692,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_profile_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profile_incomplete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_nul_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_syntax_variants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_session_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_directory, setup, teardown),
@@ -544,6 +704,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unsupported_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_home_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_anywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_secret_in_freed_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_accepts_empty, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
