@@ -24,7 +24,7 @@
 #define LINE_MAX_BYTES 198
 /* No configuration file is anywhere near this big (/dev/zero given to -c is refused, not read forever). */
 #define FILE_MAX (1024 * 1024)
-/* The S3 store's keys (wd_widget_s3_key() in lib/widget.c): dead letters must stay clear of them. */
+/* The S3 store's keys (wd_store_s3_key() in lib/store_s3.c): dead letters must stay clear of them. */
 #define S3_STORE_PREFIX "widgets/"
 
 void wd_config_defaults(struct wd_config *cfg)
