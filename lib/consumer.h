@@ -39,6 +39,10 @@ enum wd_event_kind {
     WD_EV_FAILED,        /* warning: kept in the bucket for a later attempt (err: why) */
     WD_EV_LIST_FAILED,   /* error: the requests bucket could not be listed (err) */
     WD_EV_VANISHED,      /* warning: the request was gone when read (another consumer took it?) */
+    /* error: unreadable (SPEC 5), set aside by a marker and left in place (detail: the marker; err: why) */
+    WD_EV_SET_ASIDE,
+    /* notice: unreadable, and a marker of an earlier run says it was set aside (detail: the marker) */
+    WD_EV_SET_ASIDE_BEFORE,
 };
 
 /* Everything borrowed, valid only during the callback. */
@@ -85,6 +89,5 @@ bool wd_consumer_polling(const struct wd_consumer *c);
 
 /* Tasks finished so far (each a bounded sequence of calls): a watchdog's proof of progress. */
 unsigned long wd_consumer_progress(const struct wd_consumer *c);
-
 
 #endif
