@@ -97,6 +97,23 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
         wd_buf_free(&qd);
         break;
     }
+    case WD_EV_SET_ASIDE:
+    case WD_EV_SET_ASIDE_BEFORE: {
+        struct wd_buf qd = {0};
+        const char *where = wd_escape_str(&qd, WD_ESCAPE_LOG, ev->detail);
+        if (ev->kind == WD_EV_SET_ASIDE) {
+            r->dead_lettered++;
+            wd_log_request(LOG_ERR, &ids, "request '%s': %s; left in place, set aside by the marker '%s'",
+                           key, ev->err->message, where);
+        } else {
+            wd_log_request(LOG_NOTICE, &ids,
+                           "request '%s' cannot be read and was set aside by an earlier run (marker '%s'); "
+                           "left in place, not read again",
+                           key, where);
+        }
+        wd_buf_free(&qd);
+        break;
+    }
     case WD_EV_FAILED:
         r->failed++;
         snprintf(r->last_error, sizeof(r->last_error), "%s: %s", wd_error_class_name(ev->err->cls),

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "escape.h"
 #include "s3_xml.h"
@@ -163,6 +164,32 @@ static int describe(struct wd_error *err, enum wd_error_class cls, const char *s
                         pcode[0] ? pcode : "(no code)", text[0] ? ": " : "", text);
 }
 
+/* Case-insensitive: S3 and its look-alikes do not agree on the case of their messages. */
+static bool mentions(const char *text, const char *what)
+{
+    size_t n = strlen(what);
+    for (const char *p = text; *p; p++)
+        if (strncasecmp(p, what, n) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * An object that cannot be read or copied for a reason of its own (SPEC 5), as S3 answers a GET or a
+ * CopyObject: an archived storage class (InvalidObjectState, a 403 that must not pass for an auth
+ * failure); encryption with a customer-provided key, or a copy source over 5 GiB (both a 400
+ * InvalidRequest, told apart from other InvalidRequests only by the message).
+ */
+static bool s3_unreadable(const char *code, const char *message)
+{
+    if (strcmp(code, "InvalidObjectState") == 0)
+        return true;
+    if (strcmp(code, "InvalidRequest") != 0)
+        return false;
+    return mentions(message, "Server Side Encryption") || mentions(message, "customer provided key") ||
+           mentions(message, "customer-provided key") || mentions(message, "copy source is larger");
+}
+
 int wd_s3_error_from_response(long status, const char *body, size_t len, struct wd_error *err)
 {
     char code[128] = "", message[512] = "";
@@ -174,6 +201,8 @@ int wd_s3_error_from_response(long status, const char *body, size_t len, struct 
         kind = BODY_ERROR;
 
     enum wd_error_class cls = class_from_code(s3_codes, N_ELEMS(s3_codes), code);
+    if (cls == WD_OK && kind == BODY_ERROR && s3_unreadable(code, message))
+        cls = WD_ERR_UNREADABLE;
     if (cls == WD_OK) {
         if (status >= 200 && status <= 299 && kind == BODY_ERROR)
             cls = WD_ERR_TRANSIENT; /* S3 documents a 200 with an <Error> as a failure to retry */

@@ -18,9 +18,13 @@
 #include "escape.h"
 #include "order.h"
 #include "s3_xml.h"
+#include "sigv4.h"
 
 #define LIST_TASK (SIZE_MAX - 1)
 #define MAX_REASON 1024
+/* S3's limits: a key of at most 1,024 bytes; user metadata of at most 2 KB, names and values together. */
+#define MAX_S3_KEY 1024
+#define MAX_S3_META 2048
 
 /* Where a task left its item; the scheduler (order.c) is told and decides what comes next. */
 enum item_outcome {
@@ -53,6 +57,9 @@ struct item {
     bool vanished;
     bool replaced;              /* overwritten after it was read: the new version stays in the bucket */
     char etag[WD_S3_ETAG_SIZE]; /* of the version read: only that version may be deleted */
+    bool unreadable;            /* cannot be read or copied for a reason of its own: set aside by a marker */
+    bool marked_before;         /* ... and a marker from an earlier run says it already was */
+    char *dl_name;              /* where it was set aside (the dead-letter name, shortened when too long) */
 };
 
 struct task {
@@ -94,6 +101,12 @@ struct wd_consumer {
     struct item *items; /* the current batch, in key order, as indexed by the scheduler */
     size_t n_items;
     size_t inflight;
+    /*
+     * Unreadable requests set aside by a marker, left in the bucket: never read again in this process
+     * (sorted, for bsearch). Written on the caller's thread between polls' listings, read by LIST.
+     */
+    char **aside;
+    size_t n_aside, cap_aside;
 };
 
 /* Monotonic seconds: the scheduler's holds must not move with the wall clock. */
@@ -112,6 +125,95 @@ static const char *dl_bucket(const struct wd_consumer *c)
 
 /* --- the worker side --------------------------------------------------------------------------- */
 
+/*
+ * it->err, an S3 error of class WD_ERR_UNREADABLE, becomes the reason a person reads: the cause first
+ * (SPEC 5: "the reason names the cause"), then S3's own words.
+ */
+static const char *unreadable_cause(const struct wd_error *s3)
+{
+    if (strcmp(s3->code, "InvalidObjectState") == 0)
+        return "the object is in an archived storage class (GLACIER or DEEP_ARCHIVE) and must be restored "
+               "before it can be read";
+    if (strstr(s3->message, "copy source is larger") != NULL)
+        return "the object is too large for CopyObject (over 5 GiB)";
+    return "the object is encrypted with a customer-provided key (SSE-C), which widgetd does not have";
+}
+
+static void unreadable_reason(struct item *it)
+{
+    struct wd_error s3 = it->err;
+    it->unreadable = true;
+    wd_error_set(&it->err, WD_ERR_BAD_INPUT, s3.http_status, s3.code, "unreadable request: %s (%s)",
+                 unreadable_cause(&s3), s3.message);
+}
+
+/*
+ * The dead-letter name of key: prefix + key, or, when that would pass S3's 1,024-byte limit, prefix + the
+ * key's start (cut on a character boundary) + "~sha256-" + the SHA-256 of the whole key, which fits and
+ * stays unique; the whole key then goes into the metadata.
+ */
+static int dead_letter_name(const char *prefix, const char *key, struct wd_buf *out, bool *shortened)
+{
+    size_t plen = strlen(prefix), klen = strlen(key);
+    *shortened = plen + klen > MAX_S3_KEY;
+    if (!*shortened)
+        return wd_buf_printf(out, "%s%s", prefix, key);
+    char hex[65];
+    wd_sha256_hex(key, klen, hex);
+    size_t room = MAX_S3_KEY > plen + 8 + 64 ? MAX_S3_KEY - plen - 8 - 64 : 0;
+    while (room > 0 && ((unsigned char)key[room] & 0xC0) == 0x80)
+        room--; /* never end inside a UTF-8 character */
+    return wd_buf_printf(out, "%s%.*s~sha256-%s", prefix, (int)room, key, hex);
+}
+
+/*
+ * Metadata for a request set aside under another name than its own, or by a marker: the reason and the
+ * whole original key, escaped, within S3's 2 KB for all user metadata (the reason gives way first).
+ */
+static int aside_metadata(const char *key, const char *why, struct wd_buf *reason, struct wd_buf *orig)
+{
+    if (wd_escape(orig, WD_ESCAPE_METADATA, key, strlen(key), MAX_S3_META - 64 - 256) < 0)
+        return -1;
+    size_t cap = MAX_S3_META - 64 - orig->len;
+    return wd_escape(reason, WD_ESCAPE_METADATA, why, strlen(why), cap < MAX_REASON ? cap : MAX_REASON);
+}
+
+/*
+ * Sets aside a request that cannot be read or copied (SPEC 5): a small marker object at its dead-letter
+ * name, with the reason and the original key; the request itself stays in the bucket, untouched. A marker
+ * already there was written by an earlier run: the request was set aside then.
+ */
+static int mark_unreadable(struct wd_consumer *c, struct wd_http *http, struct item *it, const char *why,
+                           struct wd_error *err)
+{
+    struct wd_buf reason = {0}, orig = {0}, body = {0};
+    int rc = -1;
+    if (wd_s3_head(c->aws, http, c->cfg.s3, dl_bucket(c), it->dl_name, err) == 0) {
+        it->marked_before = true;
+        return 0;
+    }
+    if (err->cls != WD_ERR_NOT_FOUND)
+        return -1;
+    if (aside_metadata(it->key, why, &reason, &orig) < 0 ||
+        wd_buf_printf(&body,
+                      "widgetd set this request aside where it is, without reading or moving it.\n"
+                      "request key (escaped): %s\nreason: %s\n",
+                      orig.data, reason.data) < 0) {
+        wd_error_nomem(err);
+        goto out;
+    }
+    struct wd_header meta[] = {{"widgetd-error", reason.data},
+                               {"widgetd-original-key", orig.data},
+                               {"widgetd-unreadable", "the request was left in place"}};
+    rc = wd_s3_put(c->aws, http, c->cfg.s3, dl_bucket(c), it->dl_name, body.data, body.len, "text/plain",
+                   meta, 3, err);
+out:
+    wd_buf_free(&reason);
+    wd_buf_free(&orig);
+    wd_buf_free(&body);
+    return rc;
+}
+
 static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *it)
 {
     struct wd_buf body = {0}, ident = {0};
@@ -121,6 +223,10 @@ static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *i
         if (it->err.cls == WD_ERR_NOT_FOUND) {
             it->vanished = true;
             it->outcome = ST_GONE;
+        } else if (it->err.cls == WD_ERR_UNREADABLE) {
+            unreadable_reason(it);
+            it->outcome = ST_BAD;
+            it->bad = true;
         } else if (strcmp(it->err.code, "ResponseTooLarge") == 0) {
             wd_error_set(&it->err, WD_ERR_BAD_INPUT, 0, NULL, "request is larger than %d bytes",
                          WD_REQUEST_MAX_BYTES);
@@ -175,26 +281,41 @@ static int delete_request(struct wd_consumer *c, struct wd_http *http, struct it
 static int dead_letter(struct wd_consumer *c, struct wd_http *http, struct item *it,
                        const struct wd_error *why, struct wd_error *err)
 {
-    struct wd_buf reason = {0}, dst = {0};
+    struct wd_buf reason = {0}, dst = {0}, orig = {0};
+    bool shortened;
     int rc = -1;
-    if (wd_escape(&reason, WD_ESCAPE_METADATA, why->message, strlen(why->message), MAX_REASON) < 0 ||
-        wd_buf_printf(&dst, "%s%s", c->cfg.dead_letter_prefix, it->key) < 0) {
+    if (dead_letter_name(c->cfg.dead_letter_prefix, it->key, &dst, &shortened) < 0 ||
+        (shortened
+             ? aside_metadata(it->key, why->message, &reason, &orig)
+             : wd_escape(&reason, WD_ESCAPE_METADATA, why->message, strlen(why->message), MAX_REASON)) < 0) {
         wd_error_nomem(err);
         goto out;
     }
-    struct wd_header meta[] = {{"widgetd-error", reason.data}};
+    free(it->dl_name);
+    it->dl_name = wd_buf_steal(&dst);
+    if (it->dl_name == NULL) {
+        wd_error_nomem(err);
+        goto out;
+    }
+    if (it->unreadable) {
+        rc = mark_unreadable(c, http, it, why->message, err);
+        goto out;
+    }
+    struct wd_header meta[] = {{"widgetd-error", reason.data}, {"widgetd-original-key", orig.data}};
+    size_t n_meta = shortened ? 2 : 1;
     if (it->body.data != NULL) {
-        if (wd_s3_put(c->aws, http, c->cfg.s3, dl_bucket(c), dst.data, it->body.data, it->body.len,
-                      "application/json", meta, 1, err) < 0)
+        if (wd_s3_put(c->aws, http, c->cfg.s3, dl_bucket(c), it->dl_name, it->body.data, it->body.len,
+                      "application/json", meta, n_meta, err) < 0)
             goto out;
-    } else if (wd_s3_copy(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, dl_bucket(c), dst.data,
-                          meta, 1, err) < 0) {
+    } else if (wd_s3_copy(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, dl_bucket(c), it->dl_name,
+                          meta, n_meta, err) < 0) {
         goto out;
     }
     rc = delete_request(c, http, it, err);
 out:
     wd_buf_free(&reason);
     wd_buf_free(&dst);
+    wd_buf_free(&orig);
     return rc;
 }
 
@@ -202,7 +323,16 @@ out:
 static void run_dead_letter(struct wd_consumer *c, struct wd_http *http, struct item *it)
 {
     struct wd_error why = it->err;
-    if (dead_letter(c, http, it, &why, &it->err) < 0) {
+    int rc = dead_letter(c, http, it, &why, &it->err);
+    if (rc < 0 && it->err.cls == WD_ERR_UNREADABLE && !it->unreadable) {
+        /* S3 will not copy it (too large, archived, encrypted): a marker records it instead. */
+        struct wd_error copy = it->err, first = why;
+        wd_error_set(&why, WD_ERR_BAD_INPUT, copy.http_status, copy.code, "%s; unreadable request: %s (%s)",
+                     first.message, unreadable_cause(&copy), copy.message);
+        it->unreadable = true;
+        rc = mark_unreadable(c, http, it, why.message, &it->err);
+    }
+    if (rc < 0) {
         it->outcome = ST_FAILED;
         return;
     }
@@ -287,6 +417,7 @@ static void clear_batch(struct wd_consumer *c)
     for (size_t i = 0; i < c->n_items; i++) {
         free(c->items[i].key);
         free(c->items[i].identity);
+        free(c->items[i].dl_name);
         wd_buf_free(&c->items[i].body);
         wd_request_free(c->items[i].req);
     }
@@ -303,6 +434,42 @@ static void push_task(struct wd_consumer *c, enum task_kind kind, size_t index)
     c->q_len++;
     pthread_cond_signal(&c->work_cv);
     pthread_mutex_unlock(&c->lock);
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Set aside by a marker in this process's life: left in the bucket, never to be read again. */
+static bool is_set_aside(const struct wd_consumer *c, const char *key)
+{
+    return c->n_aside > 0 && bsearch(&key, c->aside, c->n_aside, sizeof(*c->aside), cmp_key) != NULL;
+}
+
+/* Remembers key as set aside. Returns -1 when out of memory (it is then read again, and found marked). */
+static int remember_aside(struct wd_consumer *c, const char *key)
+{
+    if (is_set_aside(c, key))
+        return 0;
+    if (c->n_aside == c->cap_aside) {
+        size_t cap = c->cap_aside ? 2 * c->cap_aside : 16;
+        char **n = realloc(c->aside, cap * sizeof(*n));
+        if (n == NULL)
+            return -1;
+        c->aside = n;
+        c->cap_aside = cap;
+    }
+    char *copy = strdup(key);
+    if (copy == NULL)
+        return -1;
+    size_t at = 0;
+    while (at < c->n_aside && strcmp(c->aside[at], key) < 0)
+        at++;
+    memmove(&c->aside[at + 1], &c->aside[at], (c->n_aside - at) * sizeof(*c->aside));
+    c->aside[at] = copy;
+    c->n_aside++;
+    return 0;
 }
 
 static bool is_dead_letter_key(const struct wd_consumer *c, const char *key)
@@ -364,6 +531,8 @@ static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_pol
                 }
                 continue;
             }
+            if (is_set_aside(c, key))
+                continue; /* unreadable, set aside by a marker: as if it had never been written */
             stats->listed++;
             size_t index;
             int verdict = wd_order_offer(c->order, key, now, &index, err);
@@ -417,12 +586,14 @@ static int finish_item(struct wd_consumer *c, struct item *it, struct wd_poll_st
     case ST_DONE:
         stats->taken++;
         if (it->dead_lettered) {
-            if (wd_buf_printf(
-                    &where, "%s%s%s", strcmp(dl_bucket(c), c->cfg.requests_bucket) ? dl_bucket(c) : "",
-                    strcmp(dl_bucket(c), c->cfg.requests_bucket) ? ":" : "", c->cfg.dead_letter_prefix) < 0 ||
-                wd_buf_append_str(&where, it->key) < 0)
+            if (wd_buf_printf(&where, "%s%s",
+                              strcmp(dl_bucket(c), c->cfg.requests_bucket) ? dl_bucket(c) : "",
+                              strcmp(dl_bucket(c), c->cfg.requests_bucket) ? ":" : "") < 0 ||
+                wd_buf_append_str(&where, it->dl_name) < 0)
                 return -1;
-            ev.kind = WD_EV_DEAD_LETTERED;
+            ev.kind = !it->unreadable     ? WD_EV_DEAD_LETTERED
+                      : it->marked_before ? WD_EV_SET_ASIDE_BEFORE
+                                          : WD_EV_SET_ASIDE;
             ev.detail = where.data;
             c->emit(&ev, c->ctx);
         } else {
@@ -497,6 +668,8 @@ static void on_finished(struct wd_consumer *c, size_t i)
         break;
     case ST_DONE:
         rc = wd_order_done(c->order, i, &err);
+        if (rc == 0 && it->unreadable && remember_aside(c, it->key) < 0)
+            rc = wd_error_nomem(&err);
         break;
     default:
         rc = wd_order_failed(c->order, i, mono_now(), &err);
@@ -658,6 +831,9 @@ void wd_consumer_free(struct wd_consumer *c)
         close(c->efd);
     clear_batch(c);
     wd_order_free(c->order);
+    for (size_t i = 0; i < c->n_aside; i++)
+        free(c->aside[i]);
+    free(c->aside);
     free(c->threads);
     free(c->queue);
     free(c->done);

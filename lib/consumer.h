@@ -41,6 +41,10 @@ enum wd_event_kind {
     WD_EV_VANISHED,      /* warning: the request was gone when read (another consumer took it?) */
     WD_EV_REPLACED,      /* warning: after APPLIED/DEAD_LETTERED, the producer had overwritten the request
                             since it was read; the new version stays for a later poll */
+    /* error: unreadable (SPEC 5), set aside by a marker and left in place (detail: the marker; err: why) */
+    WD_EV_SET_ASIDE,
+    /* notice: unreadable, and a marker of an earlier run says it was set aside (detail: the marker) */
+    WD_EV_SET_ASIDE_BEFORE,
 };
 
 /* Everything borrowed, valid only during the callback. */

@@ -52,6 +52,8 @@ const char *wd_error_class_name(enum wd_error_class cls)
         return "client";
     case WD_ERR_BAD_INPUT:
         return "bad input";
+    case WD_ERR_UNREADABLE:
+        return "unreadable";
     case WD_ERR_CONFIG:
         return "config";
     case WD_ERR_NOMEM:

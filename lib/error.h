@@ -15,9 +15,14 @@ enum wd_error_class {
     WD_ERR_CONDITION, /* a condition on a write failed (ConditionalCheckFailedException, 412) */
     WD_ERR_CLIENT,    /* the store permanently rejects this call for its content (ValidationException) */
     WD_ERR_BAD_INPUT, /* a widget request breaks SPEC section 2 */
-    WD_ERR_CONFIG,    /* configuration or credentials are unusable */
-    WD_ERR_NOMEM,     /* out of memory */
-    WD_ERR_INTERNAL,  /* anything else: a bug or an unexpected response */
+    /*
+     * The object cannot be read or copied for a reason of its own (SPEC 5): an archived storage class,
+     * encryption with a customer-provided key, too large for CopyObject. Never cured by retrying.
+     */
+    WD_ERR_UNREADABLE,
+    WD_ERR_CONFIG,   /* configuration or credentials are unusable */
+    WD_ERR_NOMEM,    /* out of memory */
+    WD_ERR_INTERNAL, /* anything else: a bug or an unexpected response */
 };
 
 struct wd_error {

@@ -23,6 +23,20 @@ whose If-Match names another one 412 PreconditionFailed (XML) without forwarding
 given, runs after a GET is answered by the stand-in and before the answer is relayed: a producer writing
 the key again in between; it returns the object's new ETag.
 
+Unreadable objects (unreadable={key: mode}) play AWS's answers for objects that a producer with only
+s3:PutObject can store but nobody can read or copy without more than widgetd has (SPEC 5). Keys are matched
+on the (percent-decoded) request path's end, in any bucket:
+
+  GLACIER, DEEP_ARCHIVE  archived: GetObject and CopyObject (as source) answer 403 InvalidObjectState with the
+            <StorageClass>; ListObjectsV2 lists the key with that <StorageClass>; HeadObject works, as on AWS
+  SSE-C     encrypted with a customer-provided key: GetObject and CopyObject answer 400 InvalidRequest
+            "... Server Side Encryption ...", HeadObject a 400 without a body
+  TOO_LARGE_TO_COPY  CopyObject (as source) answers 400 InvalidRequest "The specified copy source is larger
+            than the maximum allowable size for a copy source: 5368709120"; the rest is forwarded
+Counted per key and operation in snapshot()["unreadable_ops"] (answered or forwarded). With key_limit=True
+a PutObject or CopyObject to a key over S3's 1,024 bytes answers 400 KeyTooLongError, as AWS does (s3rver
+has no such limit).
+
 Skewed-clock mode (skew_s != 0) plays a server whose clock is skew_s seconds off: a request whose
 X-Amz-Date is more than max_skew_s from that clock gets S3's 403 RequestTimeTooSkewed (XML; no body for
 HEAD, as S3 does) or DynamoDB's 400 InvalidSignatureException "Signature expired" / "Signature not yet
@@ -63,6 +77,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 
 ALL_KINDS = ("reset", "truncate", "stall", "refuse", "throttle")
@@ -235,7 +250,7 @@ def _split_url(url):
 class FaultProxy:
     def __init__(self, upstream, p=0.0, kinds=ALL_KINDS, service=None, seed=None, skew_s=0.0,
                  max_skew_s=900.0, refuse_s=0.5, stall_max_s=600.0, match=None, port=0, name="faultproxy",
-                 conditions=False, after_get=None):
+                 conditions=False, after_get=None, unreadable=None, key_limit=False):
         self.upstream = _split_url(upstream) if isinstance(upstream, str) else tuple(upstream)
         # S3's If-Match on DELETE, which s3rver and RGW ignore: enforced here from the ETags seen.
         self.conditions, self.after_get, self._etags = conditions, after_get, {}
@@ -243,6 +258,8 @@ class FaultProxy:
         self.service = service
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
+        self.unreadable = dict(unreadable or {})
+        self.key_limit = key_limit
         self.configure(p=p, kinds=kinds, skew_s=skew_s, max_skew_s=max_skew_s, refuse_s=refuse_s, match=match)
         self.stall_max_s = stall_max_s
         self.port = port
@@ -283,7 +300,7 @@ class FaultProxy:
         with self.lock:
             self.counters = {"requests": 0, "forwarded": 0, "connections": 0, "skew_rejected": 0,
                              "upstream_errors": 0, "injected": {k: 0 for k in ALL_KINDS + EXTRA_KINDS},
-                             "by_op": {}, "by_status": {}}
+                             "by_op": {}, "by_status": {}, "unreadable_ops": {}}
             self.calls = {}
 
     def snapshot(self):
@@ -442,6 +459,11 @@ class FaultProxy:
             if self.p > 0 and (self.match is None or self.match(req)) and self.rng.random() < self.p:
                 kind = self.rng.choice(self.kinds)
 
+        answer = self._unreadable_answer(req, service, method, op) if self.unreadable or self.key_limit else None
+        if answer is not None:
+            with self.lock:
+                history.append("unreadable")
+            return self._send(conn, answer)
         if skew_s:
             answer = self._skew_check(req, service, method, skew_s, max_skew_s)
             if answer is not None:
@@ -518,6 +540,8 @@ class FaultProxy:
             if new_etag:
                 with self.lock:
                     self._etags[path] = new_etag
+        if self.unreadable and op == "ListObjectsV2":
+            resp = self._with_storage_classes(resp)
         head = resp.head
         if skew_s:
             head = self._with_date(resp, self.skewed_now())
@@ -617,6 +641,77 @@ class FaultProxy:
         body = (S3_XML % ("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.",
                           "", rid, rid)).encode()
         return self._response(403, "Forbidden", body, "application/xml", head_only=head_only)
+
+    def _unreadable_key(self, path):
+        """The configured unreadable key that the (raw) request path names, or None."""
+        path = urllib.parse.unquote(path.split("?", 1)[0])
+        for key in self.unreadable:
+            # Virtual-hosted (/key), path style (/bucket/key), or a copy source (bucket/key).
+            if re.fullmatch(r"/?(?:[^/]+/)?%s" % re.escape(key), path):
+                return key
+        return None
+
+    def _unreadable_answer(self, req, service, method, op):
+        """AWS's answer to a call on an unreadable object (see the module's doc), or None to forward."""
+        if service != "s3":
+            return None
+        if self.key_limit and op in ("PutObject", "CopyObject"):
+            path = urllib.parse.unquote(req.start.split(" ")[1].split("?", 1)[0])
+            host = (req.header("Host") or "").split(":")[0]
+            # Path style: /bucket/key; virtual-hosted (bucket.host): /key.
+            key = path.split("/", 2)[2] if host[:1].isdigit() or host == "localhost" else path[1:]
+            if len(key.encode("utf-8")) > 1024:
+                with self.lock:
+                    self.counters["unreadable_ops"].setdefault("<too long>", {})[op] = \
+                        self.counters["unreadable_ops"].get("<too long>", {}).get(op, 0) + 1
+                rid = uuid.uuid4().hex[:16].upper()
+                body = (S3_XML % ("KeyTooLongError", "Your key is too long", "<Size>%d</Size><MaxSizeAllowed>1024"
+                                  "</MaxSizeAllowed>" % len(key.encode("utf-8")), rid, rid)).encode()
+                return self._response(400, "Bad Request", body, "application/xml")
+        if op == "CopyObject":
+            key = self._unreadable_key(req.header("x-amz-copy-source") or "")
+        elif op in ("GetObject", "HeadObject"):
+            key = self._unreadable_key(req.start.split(" ")[1])
+        else:
+            return None
+        if key is None:
+            return None
+        mode = self.unreadable[key]
+        with self.lock:
+            ops = self.counters["unreadable_ops"].setdefault(key, {})
+            ops[op] = ops.get(op, 0) + 1
+        rid = uuid.uuid4().hex[:16].upper()
+        head_only = method == "HEAD"
+        if mode in ("GLACIER", "DEEP_ARCHIVE") and op != "HeadObject":
+            body = (S3_XML % ("InvalidObjectState", "The operation is not valid for the object's storage class",
+                              "<StorageClass>%s</StorageClass>" % mode, rid, rid)).encode()
+            return self._response(403, "Forbidden", body, "application/xml")
+        if mode == "SSE-C":
+            body = (S3_XML % ("InvalidRequest", "The object was stored using a form of Server Side Encryption. "
+                              "The correct parameters must be provided to retrieve the object.", "", rid, rid)).encode()
+            return self._response(400, "Bad Request", body, "application/xml", head_only=head_only)
+        if mode == "TOO_LARGE_TO_COPY" and op == "CopyObject":
+            body = (S3_XML % ("InvalidRequest", "The specified copy source is larger than the maximum allowable "
+                              "size for a copy source: 5368709120", "", rid, rid)).encode()
+            return self._response(400, "Bad Request", body, "application/xml")
+        return None
+
+    def _with_storage_classes(self, resp):
+        """The listing with the archived keys' <StorageClass> set to theirs (Content-Length fixed)."""
+        if resp.header("Content-Length") is None:
+            return resp
+        text = resp.body.decode("utf-8", "replace")
+        for key, mode in self.unreadable.items():
+            if mode not in ("GLACIER", "DEEP_ARCHIVE"):
+                continue
+            pattern = r"(<Key>%s</Key>(?:(?!</Contents>).)*?<StorageClass>)[^<]*(</StorageClass>)" % re.escape(key)
+            text = re.sub(pattern, lambda m: m.group(1) + mode + m.group(2), text, flags=re.S)
+        body = text.encode("utf-8")
+        lines = resp.head.decode("latin-1").split("\r\n")
+        out = [line if not line.lower().startswith("content-length:") else "Content-Length: %d" % len(body)
+               for line in lines]
+        resp.head, resp.body = "\r\n".join(out).encode("latin-1"), body
+        return resp
 
     def _skew_check(self, req, service, method, skew_s, max_skew_s):
         """The error answer of a server whose clock is skew_s off, or None when the request's time is fine."""

@@ -439,6 +439,62 @@ static void test_s3_body_is_error(void **state)
 }
 
 /* err may be NULL: the class is then simply not reported. */
+/* An S3 error document with this code and message, as AWS writes it. */
+static int s3_class_of(long status, const char *code, const char *message, const char *extra)
+{
+    struct wd_buf b = {0};
+    struct wd_error err = {0};
+    assert_int_equal(wd_buf_printf(&b,
+                                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
+                                   "<Message>%s</Message>%s<RequestId>4442587FB7D0A2F9</RequestId>"
+                                   "<HostId>abc=</HostId></Error>",
+                                   code, message, extra),
+                     0);
+    assert_int_equal(wd_s3_error_from_response(status, b.data, b.len, &err), -1);
+    wd_buf_free(&b);
+    return (int)err.cls;
+}
+
+/*
+ * Objects unreadable for a reason of their own (SPEC 5) are neither auth failures nor other client
+ * errors: they are set aside, and never hold up later requests.
+ */
+static void test_s3_unreadable(void **state)
+{
+    (void)state;
+    /* GetObject of an archived object: a 403 that is not about credentials. */
+    assert_int_equal(s3_class_of(403, "InvalidObjectState",
+                                 "The operation is not valid for the object's storage class",
+                                 "<StorageClass>GLACIER</StorageClass>"),
+                     WD_ERR_UNREADABLE);
+    assert_int_equal(s3_class_of(403, "InvalidObjectState", "Object is in an archive tier", ""),
+                     WD_ERR_UNREADABLE);
+    /* GetObject and CopyObject of an SSE-C object without its key. */
+    assert_int_equal(s3_class_of(400, "InvalidRequest",
+                                 "The object was stored using a form of Server Side Encryption. The correct "
+                                 "parameters must be provided to retrieve the object.",
+                                 ""),
+                     WD_ERR_UNREADABLE);
+    assert_int_equal(s3_class_of(400, "InvalidRequest",
+                                 "The object was encrypted with a Customer-Provided Key; provide it", ""),
+                     WD_ERR_UNREADABLE);
+    /* CopyObject of a source over 5 GiB. */
+    assert_int_equal(s3_class_of(400, "InvalidRequest",
+                                 "The specified copy source is larger than the maximum allowable size for a "
+                                 "copy source: 5368709120",
+                                 ""),
+                     WD_ERR_UNREADABLE);
+    /* Other InvalidRequests and 403s keep their class. */
+    assert_int_equal(s3_class_of(400, "InvalidRequest", "Missing required header for this request", ""),
+                     WD_ERR_CLIENT);
+    assert_int_equal(s3_class_of(403, "AccessDenied", "Access Denied", ""), WD_ERR_AUTH);
+    assert_int_equal(s3_class_of(403, "SomethingNew", "Server Side Encryption", ""), WD_ERR_AUTH);
+    /* A 403 without a body (a HEAD) says nothing of the object: auth, as before. */
+    struct wd_error err = {0};
+    assert_int_equal(wd_s3_error_from_response(403, "", 0, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_AUTH);
+}
+
 static void test_null_err(void **state)
 {
     (void)state;
@@ -458,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_ddb_type_forms),
         cmocka_unit_test(test_ddb_transaction_canceled),
         cmocka_unit_test(test_s3_body_is_error),
+        cmocka_unit_test(test_s3_unreadable),
         cmocka_unit_test(test_null_err),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
