@@ -16,6 +16,8 @@ probability p per request (among the requests `match` accepts) it injects one fa
             UnrecognizedClientException (JSON) (not in ALL_KINDS: a deployment fault, not a transient one)
   hugeerror answer without forwarding: 503 with a 320 KiB HTML body, as a proxy's error page may be
             (not in ALL_KINDS: a test of its own; a body that size must not pass for a large request)
+  overfull  forward a ListObjectsV2, then relay its page with invented keys added up to 1,500 entries,
+            more than any max-keys allows (not in ALL_KINDS: a broken or hostile server's answer)
 
 Conditions mode (conditions=True) enforces S3's If-Match on DELETE, which s3rver and RGW ignore: the
 proxy remembers the ETag of each object from the GET/PUT/HEAD answers it relays, and answers a DELETE
@@ -81,7 +83,7 @@ import urllib.parse
 import uuid
 
 ALL_KINDS = ("reset", "truncate", "stall", "refuse", "throttle")
-EXTRA_KINDS = ("auth", "hugeerror")
+EXTRA_KINDS = ("auth", "hugeerror", "overfull")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
 MAX_HEAD = 64 * 1024
 S3_XML = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message>%s<RequestId>%s</RequestId><HostId>%s</HostId></Error>'
@@ -542,6 +544,8 @@ class FaultProxy:
                     self._etags[path] = new_etag
         if self.unreadable and op == "ListObjectsV2":
             resp = self._with_storage_classes(resp)
+        if kind == "overfull" and op == "ListObjectsV2":
+            resp = self._overfull(resp)
         head = resp.head
         if skew_s:
             head = self._with_date(resp, self.skewed_now())
@@ -695,6 +699,24 @@ class FaultProxy:
                               "size for a copy source: 5368709120", "", rid, rid)).encode()
             return self._response(400, "Bad Request", body, "application/xml")
         return None
+
+    @staticmethod
+    def _overfull(resp, entries=1500):
+        """The listing page with invented keys added after the real ones, up to `entries` in all."""
+        if resp.header("Content-Length") is None:
+            return resp
+        text = resp.body.decode("utf-8", "replace")
+        have = text.count("<Contents>")
+        extra = "".join("<Contents><Key>zz-overfull-%05d</Key><LastModified>2026-01-01T00:00:00.000Z"
+                        "</LastModified><ETag>&quot;0&quot;</ETag><Size>2</Size><StorageClass>STANDARD"
+                        "</StorageClass></Contents>" % i for i in range(max(0, entries - have)))
+        text = text.replace("</ListBucketResult>", extra + "</ListBucketResult>", 1)
+        body = text.encode("utf-8")
+        lines = resp.head.decode("latin-1").split("\r\n")
+        out = [line if not line.lower().startswith("content-length:") else "Content-Length: %d" % len(body)
+               for line in lines]
+        resp.head, resp.body = "\r\n".join(out).encode("latin-1"), body
+        return resp
 
     def _with_storage_classes(self, resp):
         """The listing with the archived keys' <StorageClass> set to theirs (Content-Length fixed)."""

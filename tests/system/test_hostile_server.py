@@ -8,6 +8,11 @@ request stops at 256 KiB + 1 byte, and a body that large once passed for "reques
 status was looked at: valid requests were dead-lettered. A 503 is transient whatever its size: the
 first run (--once, faults on) must keep every request in the bucket and set none aside; a second run
 without faults then applies them all.
+
+overfull-listing: every ListObjectsV2 page comes back with 1,500 entries, more than the 1,000 that
+widgetd asks for (invented keys added by the proxy). The batch was an array sized by max-keys, filled
+with however many keys came back: a heap overflow (ASan). Now such a page is a server fault, transient:
+nothing is read, applied or deleted, the failure is logged, and a run without the fault drains the bucket.
 """
 import json
 import os
@@ -57,12 +62,41 @@ def case_huge_error(h, store):
     h.judge("after the faults (%s)" % store, requests, bucket, store, store_name, final)
 
 
+def case_overfull(h, store):
+    tag = "overfull-" + store
+    requests = requests_for(tag)
+    bucket = h.create_bucket(tag + "-req")
+    store_name = h.create_store(store, tag)
+    h.load(bucket, requests)
+    with fx.FaultProxy(h.env["WD_S3_ENDPOINT"], p=1.0, kinds=("overfull",), name="fp-overfull",
+                       match=lambda req: fx.FaultProxy.op_of(req) == "ListObjectsV2") as fp:
+        env = h.widgetd_env({"AWS_ENDPOINT_URL_S3": fp.endpoint})
+        run = h.run_widgetd(h.old_flags(bucket, store, store_name) + ["--once"], name=tag + "-faulty", env=env)
+        snap = fp.snapshot()
+    h.check(snap["injected"]["overfull"] >= 1, "the proxy sent over-full listings (%d)" % snap["injected"]["overfull"])
+    san = [line for line in run.lines if any(p in line for p in wdtest.SANITIZER_PATTERNS)]
+    h.check(not san, "no sanitizer report (no overflow)", "  %s\n  log: %s" % ("\n  ".join(san[:5]), run.log_path))
+    h.check(run.rc not in (0, None) and run.rc > 0 and not run.timed_out,
+            "--once exits with a failure code, not a crash (%s)" % run.rc, run.tail())
+    h.check(snap["by_op"].get("GetObject", 0) == 0, "no request read from a page that cannot be trusted",
+            "  calls: %s" % snap["by_op"])
+    h.check(sorted(h.list_keys(bucket)) == sorted(requests), "every request is still in the bucket")
+    h.check(any(line.startswith("<3>") and "list" in line for line in run.lines),
+            "an error line says the requests bucket could not be listed", run.tail())
+    final = h.run_widgetd(h.old_flags(bucket, store, store_name) + ["--once"], name=tag + "-final")
+    h.judge("after the over-full listings (%s)" % store, requests, bucket, store, store_name, final)
+
+
 def main():
     h = wdtest.Harness(__doc__)
     for store in ("s3", "dynamodb"):
         with h.case("huge-error-answer-%s" % store) as selected:
             if selected:
                 case_huge_error(h, store)
+    for store in ("s3", "dynamodb"):
+        with h.case("overfull-listing-%s" % store) as selected:
+            if selected:
+                case_overfull(h, store)
     h.finish()
 
 
