@@ -25,8 +25,9 @@ characters, U+FFFE, U+FFFF: it writes them raw into its listings, which then no 
 listed as LF). RGW holds all of them. Keys are listed with encoding-type=url and decoded only when the
 answer says so (s3rver ignores the request and sends raw keys, RGW honours it), with botocore's own
 automatic decoding turned off; so they are byte-exact on both. RGW writes a page's NextContinuationToken
-and the StartAfter echo raw, so botocore cannot read a page that ends with such a key: keep hostile
-buckets under 1000 keys.
+(and the StartAfter echo) raw, so botocore cannot read a page that ends with such a key: the harness lists
+999 keys a page, so a test can end widgetd's 1000-key page with one and still list the bucket (as long as
+no such key is the 999th, 1998th, ... of it).
 """
 import argparse
 import atexit
