@@ -53,8 +53,24 @@ int wd_s3_list_query(const char *prefix, const char *start_after, const char *to
 {
     char mk[16];
     snprintf(mk, sizeof(mk), "%d", max_keys);
+    const char *server_token = NULL;
+    if (token && *token) {
+        if (token[0] == WD_S3_TOKEN_AFTER_KEY) {
+            /* Start after the later of the two: after both, as the caller asked. */
+            if (!(start_after && *start_after && strcmp(start_after, token + 1) > 0))
+                start_after = token + 1;
+        } else {
+            server_token = token[0] == WD_S3_TOKEN_SERVER ? token + 1 : token;
+        }
+    }
     /* Parameters in sorted order, so the query sent is already the canonical one. */
-    if (token && *token && add_param(out, "continuation-token", token) < 0)
+    if (server_token && *server_token && add_param(out, "continuation-token", server_token) < 0)
+        return -1;
+    /*
+     * Always URL-encoded keys: XML 1.0 cannot carry some characters a key may hold (U+0001, U+FFFE, ...)
+     * and turns a CR into a LF, so without it one such key spoils a page or is listed as another key.
+     */
+    if (add_param(out, "encoding-type", "url") < 0)
         return -1;
     if (add_param(out, "list-type", "2") < 0 || add_param(out, "max-keys", mk) < 0)
         return -1;
@@ -115,6 +131,13 @@ int wd_s3_list(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3,
         0)
         goto out;
     rc = wd_s3_list_parse(resp.body.data ? resp.body.data : "", resp.body.len, out, err);
+    /* More keys than asked for is a server's (or a proxy's) fault: the caller sized for max_keys. */
+    if (rc == 0 && max_keys > 0 && out->n_keys > (size_t)max_keys) {
+        size_t n = out->n_keys;
+        wd_s3_list_clear(out);
+        rc = wd_error_set(err, WD_ERR_TRANSIENT, resp.status, NULL,
+                          "ListObjectsV2 response lists %zu keys, more than the %d asked for", n, max_keys);
+    }
 out:
     wd_buf_free(&q);
     wd_http_response_clear(&resp);

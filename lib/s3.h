@@ -27,10 +27,20 @@ struct wd_s3 {
 int wd_s3_address(const struct wd_s3 *s3, const char *bucket, const char *key, struct wd_buf *host,
                   struct wd_buf *path);
 
-/* The ListObjectsV2 query string (encoded) for these parameters; NULL/"" parameters are left out. */
+/*
+ * The ListObjectsV2 query string (encoded) for these parameters, always with encoding-type=url; NULL/""
+ * parameters are left out. token is a wd_s3_list next_token (s3_xml.h): "after this key" becomes
+ * start-after (the later of it and start_after), a server's token continuation-token. A token without
+ * either tag is sent as a continuation-token as it is.
+ */
 int wd_s3_list_query(const char *prefix, const char *start_after, const char *token, int max_keys,
                      struct wd_buf *out);
 
+/*
+ * One page of keys under prefix, after start_after, from token (a previous page's next_token) on. Keys
+ * are byte-exact (URL-encoded on the wire). A page that cannot be used, or lists more than max_keys
+ * keys, fails with WD_ERR_TRANSIENT.
+ */
 int wd_s3_list(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
                const char *prefix, const char *start_after, const char *token, int max_keys,
                struct wd_s3_list *out, struct wd_error *err);

@@ -39,6 +39,10 @@ Counted per key and operation in snapshot()["unreadable_ops"] (answered or forwa
 a PutObject or CopyObject to a key over S3's 1,024 bytes answers 400 KeyTooLongError, as AWS does (s3rver
 has no such limit).
 
+A rewrite hook (rewrite=f) plays a server that answers otherwise than the stand-in: f(req, status, body)
+gets each forwarded response's status and body (de-chunked) and returns a new body, or None to relay the
+response as it came; a new body goes out with a Content-Length in place of any chunking.
+
 Skewed-clock mode (skew_s != 0) plays a server whose clock is skew_s seconds off: a request whose
 X-Amz-Date is more than max_skew_s from that clock gets S3's 403 RequestTimeTooSkewed (XML; no body for
 HEAD, as S3 does) or DynamoDB's 400 InvalidSignatureException "Signature expired" / "Signature not yet
@@ -206,6 +210,18 @@ def _read_message(reader, is_response=False, request_method=None):
     return msg
 
 
+def _dechunk(raw):
+    """The data of a raw chunked body (as _Reader.chunked returns it)."""
+    out, i = bytearray(), 0
+    while True:
+        j = raw.index(b"\r\n", i)
+        size = int(raw[i:j].split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            return bytes(out)
+        out += raw[j + 2:j + 2 + size]
+        i = j + 2 + size + 2
+
+
 def _amz_date(ts):
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ts))
 
@@ -252,7 +268,7 @@ def _split_url(url):
 class FaultProxy:
     def __init__(self, upstream, p=0.0, kinds=ALL_KINDS, service=None, seed=None, skew_s=0.0,
                  max_skew_s=900.0, refuse_s=0.5, stall_max_s=600.0, match=None, port=0, name="faultproxy",
-                 conditions=False, after_get=None, unreadable=None, key_limit=False):
+                 conditions=False, after_get=None, unreadable=None, key_limit=False, rewrite=None):
         self.upstream = _split_url(upstream) if isinstance(upstream, str) else tuple(upstream)
         # S3's If-Match on DELETE, which s3rver and RGW ignore: enforced here from the ETags seen.
         self.conditions, self.after_get, self._etags = conditions, after_get, {}
@@ -263,6 +279,7 @@ class FaultProxy:
         self.unreadable = dict(unreadable or {})
         self.key_limit = key_limit
         self.configure(p=p, kinds=kinds, skew_s=skew_s, max_skew_s=max_skew_s, refuse_s=refuse_s, match=match)
+        self.rewrite = rewrite
         self.stall_max_s = stall_max_s
         self.port = port
         self._listener = None
@@ -546,6 +563,8 @@ class FaultProxy:
             resp = self._with_storage_classes(resp)
         if kind == "overfull" and op == "ListObjectsV2":
             resp = self._overfull(resp)
+        if self.rewrite is not None:
+            self._rewritten(req, resp)
         head = resp.head
         if skew_s:
             head = self._with_date(resp, self.skewed_now())
@@ -602,6 +621,21 @@ class FaultProxy:
                 if fresh or attempt:
                     raise
         raise AssertionError("unreachable")
+
+    def _rewritten(self, req, resp):
+        """Applies the rewrite hook to resp in place."""
+        body = resp.body
+        if "chunked" in (resp.header("Transfer-Encoding") or "").lower():
+            body = _dechunk(body)
+        new = self.rewrite(req, int(resp.start.split(" ", 2)[1]), body)
+        if new is None:
+            return
+        lines = resp.head.decode("latin-1").split("\r\n")
+        keep = [line for line in lines[1:] if line and line.split(":", 1)[0].strip().lower() not in
+                ("content-length", "transfer-encoding", "content-md5", "etag")]
+        resp.head = ("\r\n".join([lines[0]] + keep + ["Content-Length: %d" % len(new)]) + "\r\n\r\n").encode(
+            "latin-1")
+        resp.body = new
 
     def _send(self, conn, data):
         try:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """System test: the hand-written corpus (tests/system/corpus) drained by widgetd --once into each store and
-judged by the oracle. corpus/common goes to both stores; corpus/dynamodb-only (widget IDs s3rver cannot
-hold as keys: ".", "..", empty segments, 512-byte segments, "&") to DynamoDB only, merged in key order.
+judged by the oracle, with the requests bucket (and the S3 store) on each S3 server: s3rver and Ceph RGW.
+corpus/common goes to both stores; corpus/dynamodb-only (widget IDs s3rver cannot hold as keys: ".", "..",
+empty segments, 512-byte segments, "&") to DynamoDB only, merged in key order.
 
 corpus/intent.tsv says, per request and store, what its author meant: ok (applied), warn (done with a
 warning), dead (dead-lettered). The test first checks that the oracle agrees with that intent, so a typo
@@ -81,19 +82,23 @@ def main():
         shared = os.environ.get("WD_SHARED_DIR") or os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(here))),
                                                                 "shared")
         sys.exit(check_corpus_only(shared))
-    h = wdtest.Harness(__doc__)
+    h = wdtest.Harness(__doc__, rgw=True)
     intent = read_intent()
-    for store in ("s3", "dynamodb"):
-        with h.case("corpus-%s" % store) as selected:
-            if not selected:
-                continue
-            requests = corpus_for(store)
-            result = h.oracle(requests, store)
-            got = classify(result, requests)
-            problems = intent_problems(store, requests, got, intent)
-            h.check(not problems, "the oracle classifies all %d corpus requests as intent.tsv says" % len(requests),
-                    "\n".join(problems[:20]))
-            h.drain_and_judge("corpus, %s store" % store, store, requests, tag="corpus-" + store)
+    for server in h.s3_servers():
+        for store in ("s3", "dynamodb"):
+            name = "corpus-%s" % store + ("" if server == "s3rver" else "-" + server)
+            with h.case(name) as selected:
+                if not selected:
+                    continue
+                h.use_s3(server)
+                requests = corpus_for(store)
+                result = h.oracle(requests, store)
+                got = classify(result, requests)
+                problems = intent_problems(store, requests, got, intent)
+                h.check(not problems, "the oracle classifies all %d corpus requests as intent.tsv says"
+                        % len(requests), "\n".join(problems[:20]))
+                h.drain_and_judge("corpus on %s, %s store" % (server, store), store, requests, tag=name)
+    h.use_s3("s3rver")
     h.finish()
 
 

@@ -10,12 +10,24 @@ A test file is
 
 Run as `python3 tests/system/test_X.py --widgetd PATH --source-dir DIR [-k]` (that is how ctest runs
 each one). With WD_STANDINS_ENV set (scripts/test does it) the stand-ins it names are reused; without
-it the harness starts its own (scripts/standins start --auto-ports) and stops them at exit.
+it the harness starts its own (scripts/standins start --auto-ports, --rgw for a Harness(rgw=True)) and
+stops them at exit; a Harness(rgw=True) given stand-ins without RGW starts RGW alone next to them
+(--rgw-only).
 
-s3rver (the S3 stand-in) cannot hold every legal key (../../../shared/STANDINS.md): no ".", ".." or
-empty path segment, no segment over ~233 bytes, no key ending in "/", no "&". It ignores
-encoding-type=url, so this harness lists keys with botocore's automatic EncodingType=url turned off
-and reads them raw.
+Two S3 servers: s3rver (the default) and Ceph's RADOS Gateway ("rgw", WD_RGW_ENDPOINT in the stand-ins'
+env). h.use_s3("rgw") points h.s3, new buckets and widgetd's S3 endpoint at RGW (h.s3_servers() lists
+both, for the tests that touch S3's wire format); for a Harness made without rgw=True that is a failed
+check, never a silent skip. Buckets remember their server, so cleanup deletes each where it lives.
+
+s3rver cannot hold every legal key (../../../shared/STANDINS.md): no ".", ".." or empty path segment, no
+segment over ~233 bytes, no key ending in "/", no "&", and no character XML 1.0 cannot carry (control
+characters, U+FFFE, U+FFFF: it writes them raw into its listings, which then no parser reads; a CR is
+listed as LF). RGW holds all of them. Keys are listed with encoding-type=url and decoded only when the
+answer says so (s3rver ignores the request and sends raw keys, RGW honours it), with botocore's own
+automatic decoding turned off; so they are byte-exact on both. RGW writes a page's NextContinuationToken
+(and the StartAfter echo) raw, so botocore cannot read a page that ends with such a key: the harness lists
+999 keys a page, so a test can end widgetd's 1000-key page with one and still list the bucket (as long as
+no such key is the 999th, 1998th, ... of it).
 """
 import argparse
 import atexit
@@ -33,6 +45,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -52,6 +65,8 @@ MAX_SHOWN = 8   # mismatches shown per failed check
 # each owner's widgets/<slug>/ folder of an S3 store gets a guard object that keeps it from ever being
 # empty. Its name holds U+007F, which no widget ID may contain, so it can never be a widget.
 FOLDER_GUARD = "\x7fs3rver-folder-guard"
+S3_SERVERS = ("s3rver", "rgw")
+S3_ENDPOINT_VAR = {"s3rver": "WD_S3_ENDPOINT", "rgw": "WD_RGW_ENDPOINT"}
 
 
 class HarnessError(Exception):
@@ -116,7 +131,7 @@ class WidgetdRun:
 
 
 class Harness:
-    def __init__(self, description, argv=None, extra_args=None):
+    def __init__(self, description, argv=None, extra_args=None, rgw=False):
         p = argparse.ArgumentParser(description=(description or "").strip().splitlines()[0])
         p.add_argument("--widgetd", required=True, help="the widgetd binary to test")
         p.add_argument("--source-dir", default=os.path.dirname(os.path.dirname(HERE)),
@@ -137,11 +152,12 @@ class Harness:
         self.passed = self.failed = 0
         self.current_case = None
         self.buckets, self.tables = [], []
+        self.bucket_server = {}   # bucket -> the S3 server it was created on (default s3rver)
         self.s3_stores = []   # S3 store buckets, which get folder guards when requests are loaded
         self.loaded = {}   # bucket -> keys put by load() (a key the stand-in lists mangled is still deletable)
         self.workdir = tempfile.mkdtemp(prefix="wdtest-%s-" % os.path.splitext(os.path.basename(sys.argv[0]))[0])
         self._lock = threading.Lock()
-        self._own_standins_dir = None
+        self._own_standins_dirs = []
         self._finished = False
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
@@ -150,8 +166,11 @@ class Harness:
             self._fatal("widgetd binary %s is not executable" % self.widgetd)
         if not os.path.exists(self.oracle_path):
             self._fatal("oracle not found at %s (set WD_SHARED_DIR)" % self.oracle_path)
+        self.want_rgw = rgw
         self._start_standins()
-        self.s3 = self._s3_client(self.env["WD_S3_ENDPOINT"])
+        self._s3_clients = {}
+        self.s3_server = None
+        self.use_s3("s3rver")
         self.ddb = self._ddb_client(self.env["WD_DDB_ENDPOINT"])
 
     # ----- stand-ins and clients -----
@@ -163,16 +182,12 @@ class Harness:
                 self._fatal("WD_STANDINS_ENV=%s does not exist" % path)
             self.env = read_env_file(path)
             print("# reusing stand-ins from %s" % path, flush=True)
+            if self.want_rgw and not self.env.get("WD_RGW_ENDPOINT"):
+                # A set started without --rgw: RGW alone, of our own, next to it.
+                rgw_env = self._own_standins("rgw-standins", ["--rgw-only"])
+                self.env["WD_RGW_ENDPOINT"] = rgw_env.get("WD_RGW_ENDPOINT", "")
         else:
-            d = os.path.join(self.workdir, "standins")
-            script = os.path.join(self.source_dir, "scripts", "standins")
-            print("# starting own stand-ins: %s start --auto-ports --dir %s" % (script, d), flush=True)
-            self._own_standins_dir = d
-            r = subprocess.run([script, "start", "--auto-ports", "--dir", d], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-            if r.returncode != 0:
-                self._fatal("scripts/standins start failed (exit %d):\n%s" % (r.returncode, r.stdout))
-            self.env = read_env_file(os.path.join(d, "env"))
+            self.env = self._own_standins("standins", ["--rgw"] if self.want_rgw else [])
         missing = [k for k in ("WD_S3_ENDPOINT", "WD_DDB_ENDPOINT") if not self.env.get(k)]
         if missing:
             self._fatal("stand-ins env lacks %s" % ", ".join(missing))
@@ -181,12 +196,58 @@ class Harness:
         self.env.setdefault("AWS_SECRET_ACCESS_KEY", "S3RVER")
         self.env.setdefault("AWS_REGION", "us-east-1")
 
+    def _own_standins(self, name, options):
+        """Starts a stand-in set of our own in the work folder (stopped at exit); returns its env."""
+        d = os.path.join(self.workdir, name)
+        script = os.path.join(self.source_dir, "scripts", "standins")
+        argv = [script, "start", "--auto-ports", "--dir", d] + options
+        print("# starting own stand-ins: %s" % " ".join(argv), flush=True)
+        self._own_standins_dirs.append(d)
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=300)
+        if r.returncode != 0:
+            self._fatal("scripts/standins start failed (exit %d):\n%s" % (r.returncode, r.stdout))
+        return read_env_file(os.path.join(d, "env"))
+
     def _stop_standins(self):
-        d, self._own_standins_dir = self._own_standins_dir, None
-        if d:
+        dirs, self._own_standins_dirs = self._own_standins_dirs, []
+        for d in dirs:
             subprocess.run([os.path.join(self.source_dir, "scripts", "standins"), "stop", "--dir", d],
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            timeout=120)
+
+    # ----- S3 servers -----
+
+    def has_s3(self, server):
+        return bool(self.env.get(S3_ENDPOINT_VAR[server]))
+
+    def s3_endpoint(self, server=None):
+        server = server or self.s3_server
+        endpoint = self.env.get(S3_ENDPOINT_VAR[server])
+        if not endpoint:
+            raise HarnessError("the stand-ins have no %s (%s is not in their env): make the Harness with "
+                               "rgw=True, or start them with --rgw" % (server, S3_ENDPOINT_VAR[server]))
+        return endpoint
+
+    def s3_servers(self):
+        """The S3 servers a wire-format test runs on: s3rver and RGW."""
+        return list(S3_SERVERS)
+
+    def use_s3(self, server):
+        """Points h.s3, the buckets created from now on and widgetd's S3 endpoint at server ("s3rver" or
+        "rgw"). Raises HarnessError when the stand-ins lack it."""
+        if server not in S3_ENDPOINT_VAR:
+            raise HarnessError("unknown S3 server %r (one of %s)" % (server, ", ".join(S3_SERVERS)))
+        endpoint = self.s3_endpoint(server)
+        if server not in self._s3_clients:
+            self._s3_clients[server] = self._s3_client(endpoint)
+        self.s3_server, self.s3 = server, self._s3_clients[server]
+
+    def _client_for(self, bucket):
+        server = self.bucket_server.get(bucket, "s3rver")
+        if server not in self._s3_clients:
+            self._s3_clients[server] = self._s3_client(self.s3_endpoint(server))
+        return self._s3_clients[server]
 
     def _session(self):
         return boto3.session.Session(aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
@@ -199,7 +260,8 @@ class Harness:
                      retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=120)
         c = self._session().client("s3", endpoint_url=endpoint, config=cfg)
         # s3rver ignores encoding-type=url but botocore would URL-decode the raw keys it returns
-        # ("+" -> " ", "%41" -> "A"): do not ask for the encoding, and so get the keys raw.
+        # ("+" -> " ", "%41" -> "A"): list_keys asks for the encoding itself and decodes only an answer
+        # that says it is encoded.
         for op in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
             c.meta.events.unregister("before-parameter-build.s3.%s" % op,
                                      botocore_handlers.set_list_objects_encoding_type_url)
@@ -268,10 +330,10 @@ class Harness:
         if not self._finished:
             self._cleanup()
         if self.keep:
-            if self._own_standins_dir:
-                print("# kept own stand-ins running: %s/env (stop: scripts/standins stop --dir %s)"
-                      % (self._own_standins_dir, self._own_standins_dir), flush=True)
-                self._own_standins_dir = None
+            for d in self._own_standins_dirs:
+                print("# kept own stand-ins running: %s/env (stop: scripts/standins stop --dir %s)" % (d, d),
+                      flush=True)
+            self._own_standins_dirs = []
         else:
             self._stop_standins()
             if self.failed:
@@ -292,8 +354,9 @@ class Harness:
         try:
             self.s3.create_bucket(Bucket=name)
         except ClientError as e:
-            raise HarnessError("create bucket %s: %s" % (name, e))
+            raise HarnessError("create bucket %s on %s: %s" % (name, self.s3_server, e))
         self.buckets.append(name)
+        self.bucket_server[name] = self.s3_server
         return name
 
     def create_table(self, tag):
@@ -335,6 +398,8 @@ class Harness:
             except ClientError as e:
                 print("# folder guard for %s in %s not written: %s" % (slug, bucket, e), flush=True)
         for bucket in self.s3_stores:
+            if self.bucket_server.get(bucket, "s3rver") != self.s3_server:
+                continue   # only the buckets of the server being loaded
             with ThreadPoolExecutor(max_workers=16) as ex:
                 list(ex.map(lambda slug: put(bucket, slug), sorted(slugs)))
 
@@ -346,11 +411,12 @@ class Harness:
             return
         for b in self.buckets:
             try:
+                client = self._client_for(b)
                 keys = sorted(set(self.list_keys(b)) | self.loaded.get(b, set()))
                 # One DELETE per key: s3rver's DeleteObjects trims keys like "   " (XML whitespace).
                 with ThreadPoolExecutor(max_workers=16) as ex:
-                    list(ex.map(lambda k: self.s3.delete_object(Bucket=b, Key=k), keys))
-                self.s3.delete_bucket(Bucket=b)
+                    list(ex.map(lambda k: client.delete_object(Bucket=b, Key=k), keys))
+                client.delete_bucket(Bucket=b)
             except Exception as e:  # cleanup must not hide the results
                 print("# cleanup of bucket %s failed: %s" % (b, e), flush=True)
         for t in self.tables:
@@ -362,17 +428,20 @@ class Harness:
         self.s3_stores = []   # S3 store buckets, which get folder guards when requests are loaded
 
     def env_summary(self):
-        return "S3 %s, DynamoDB %s (proxy %s)" % (self.env["WD_S3_ENDPOINT"], self.env["WD_DDB_ENDPOINT"],
-                                                self.env["WD_DDB_PROXY_ENDPOINT"])
+        return "S3 %s, RGW %s, DynamoDB %s (proxy %s)" % (
+            self.env["WD_S3_ENDPOINT"], self.env.get("WD_RGW_ENDPOINT", "(none)"), self.env["WD_DDB_ENDPOINT"],
+            self.env["WD_DDB_PROXY_ENDPOINT"])
 
     # ----- requests -----
 
     def load(self, bucket, requests, threads=16, verify=True):
         """PUTs requests ({key: raw bytes}) in parallel. With verify, checks that the bucket then lists
         exactly these keys (else the stand-in cannot hold one: HarnessError)."""
+        client = self._client_for(bucket)
+
         def put(item):
             key, body = item
-            self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+            client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
         self.guard_folders(requests)
         before = set(self.loaded.get(bucket, set()))
         self.loaded.setdefault(bucket, set()).update(requests)
@@ -388,14 +457,19 @@ class Harness:
                                       sorted(listed - want)[:5]))
 
     def list_keys(self, bucket, prefix=""):
-        """Every key under prefix, raw (no URL decoding), in listing order."""
+        """Every key under prefix, byte-exact, in listing order (see the module's docstring)."""
         keys, token = [], None
+        client = self._client_for(bucket)
         while True:
-            kw = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1000}
+            # 999, not the 1000 widgetd asks for: a test may put a key XML cannot carry at the end of
+            # widgetd's page, where RGW writes it raw into NextContinuationToken (botocore cannot read that).
+            kw = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 999, "EncodingType": "url"}
             if token:
                 kw["ContinuationToken"] = token
-            r = self.s3.list_objects_v2(**kw)
-            keys.extend(o["Key"] for o in r.get("Contents", []))
+            r = client.list_objects_v2(**kw)
+            encoded = r.get("EncodingType") == "url"
+            keys.extend(urllib.parse.unquote_plus(o["Key"], errors="strict") if encoded else o["Key"]
+                        for o in r.get("Contents", []))
             if not r.get("IsTruncated"):
                 return keys
             token = r["NextContinuationToken"]
@@ -406,7 +480,7 @@ class Harness:
         """The environment of a widgetd run: no AWS_* from outside; stand-in endpoints and credentials."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update({
-            "AWS_ENDPOINT_URL_S3": self.env["WD_S3_ENDPOINT"],
+            "AWS_ENDPOINT_URL_S3": self.s3_endpoint(),
             "AWS_ENDPOINT_URL_DYNAMODB": self.env["WD_DDB_PROXY_ENDPOINT"],
             "AWS_ACCESS_KEY_ID": self.env["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": self.env["AWS_SECRET_ACCESS_KEY"],
@@ -464,10 +538,11 @@ class Harness:
         {"<not JSON>": text}; a Content-Type other than application/json adds "<content-type>")."""
         keys = [k for k in self.list_keys(bucket, "widgets/") if not k.endswith("/" + FOLDER_GUARD)]
         others = [k for k in self.list_keys(bucket) if not k.startswith("widgets/")]
+        client = self._client_for(bucket)
 
         def get(key):
             try:
-                r = self.s3.get_object(Bucket=bucket, Key=key)
+                r = client.get_object(Bucket=bucket, Key=key)
             except ClientError as e:
                 return key, {"<GET failed>": str(e)}
             body = r["Body"].read()
@@ -506,10 +581,11 @@ class Harness:
     def read_dead_letters(self, bucket, prefix=DEAD_PREFIX):
         """{original key: (reason or None, body bytes)} of the dead-letter objects under prefix."""
         keys = self.list_keys(bucket, prefix)
+        client = self._client_for(bucket)
 
         def get(key):
             try:
-                r = self.s3.get_object(Bucket=bucket, Key=key)
+                r = client.get_object(Bucket=bucket, Key=key)
             except ClientError as e:
                 return key[len(prefix):], (None, ("<GET failed: %s>" % e).encode())
             return key[len(prefix):], (r.get("Metadata", {}).get("widgetd-error"), r["Body"].read())
@@ -720,20 +796,29 @@ def read_corpus(folder):
     return out
 
 
-def _run_oracle_in_process(oracle_path, requests, store):
-    """The oracle's own apply_all(), loaded from its file: its tab-separated --dead-letter and --warnings
-    files cannot carry keys that hold a tab, CR or LF, which a hostile producer may write."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("widget_oracle", oracle_path)
-    oracle = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(oracle)
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 3 * oracle.MAX_DEPTH))  # as its main() does
-    lines, dead, warnings = oracle.apply_all(list(requests.items()), store)
-    if store == "s3":
-        expected = {rec["key"]: json.loads(json.dumps(rec["widget"])) for rec in lines}
-    else:
-        expected = {rec["item"]["id"]: json.loads(json.dumps(rec["item"])) for rec in lines}
-    return expected, list(dead), list(warnings)
+def read_key_rows(path, keys):
+    """The oracle's "<key>\t<why>\n" rows of path as [(key, why)]. A key may itself hold TAB, LF or CR, so
+    each row's key is the longest of `keys` that the row starts with, followed by a TAB (the reasons are the
+    oracle's own one-line messages); the file is read without newline translation, which would turn a CR
+    in a key into LF."""
+    with open(path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    by_first = {}
+    for k in keys:
+        by_first.setdefault(k[:1], []).append(k)
+    for ks in by_first.values():
+        ks.sort(key=len, reverse=True)
+    out, i = [], 0
+    while i < len(text):
+        key = next((k for k in by_first.get(text[i:i + 1], []) if text.startswith(k + "\t", i)), None)
+        if key is None:
+            raise HarnessError("oracle output %s: no request key starts the row at %s" % (path, short(text[i:i + 80])))
+        i += len(key) + 1
+        end = text.find("\n", i)
+        end = len(text) if end < 0 else end
+        out.append((key, text[i:end]))
+        i = end + 1
+    return out
 
 
 def run_oracle(oracle_path, requests, store, workdir=None, keep=False):
@@ -741,8 +826,6 @@ def run_oracle(oracle_path, requests, store, workdir=None, keep=False):
     letters, [(key, warning)] warnings); the expected store is keyed like Harness.read_store's (S3 key or
     DynamoDB id). Bodies that are not UTF-8 go through --jsonl with surrogate escapes: the oracle sees
     invalid UTF-8 either way (the bytes differ, the verdict does not)."""
-    if any(c in key for key in requests for c in "\t\n\r"):
-        return _run_oracle_in_process(oracle_path, requests, store)
     d = tempfile.mkdtemp(prefix="oracle-", dir=workdir)
     jsonl, dead_f, warn_f = (os.path.join(d, n) for n in ("requests.jsonl", "dead-letter.tsv", "warnings.tsv"))
     with open(jsonl, "w", encoding="utf-8") as f:
@@ -763,15 +846,7 @@ def run_oracle(oracle_path, requests, store, workdir=None, keep=False):
             expected[rec["key"]] = rec["widget"]
         else:
             expected[rec["item"]["id"]] = rec["item"]
-    rows = []
-    for path in (dead_f, warn_f):
-        out = []
-        with open(path, encoding="utf-8") as f:
-            for line in f.read().split("\n"):
-                if line:
-                    key, _, why = line.partition("\t")
-                    out.append((key, why))
-        rows.append(out)
+    rows = [read_key_rows(path, requests) for path in (dead_f, warn_f)]
     if not keep:
         shutil.rmtree(d, ignore_errors=True)
     return expected, rows[0], rows[1]

@@ -61,12 +61,22 @@ static void check_query(const char *prefix, const char *start_after, const char 
 static void test_list_query(void **state)
 {
     (void)state;
-    check_query(NULL, NULL, NULL, 1000, "list-type=2&max-keys=1000");
-    check_query("in/", NULL, NULL, 1000, "list-type=2&max-keys=1000&prefix=in%2F");
+    /* Always encoding-type=url: keys XML cannot carry come back %-encoded. */
+    check_query(NULL, NULL, NULL, 1000, "encoding-type=url&list-type=2&max-keys=1000");
+    check_query("in/", NULL, NULL, 1000, "encoding-type=url&list-type=2&max-keys=1000&prefix=in%2F");
     /* Parameters come out sorted, so the query sent is already SigV4's canonical query. */
-    check_query("p", "dead-letter/\xf4\x8f\xbf\xbf", "tok+/=", 5,
-                "continuation-token=tok%2B%2F%3D&list-type=2&max-keys=5&prefix=p&start-after=dead-letter%2F%"
-                "F4%8F%BF%BF");
+    check_query(
+        "p", "dead-letter/\xf4\x8f\xbf\xbf", "ttok+/=", 5,
+        "continuation-token=tok%2B%2F%3D&encoding-type=url&list-type=2&max-keys=5&prefix=p&start-after="
+        "dead-letter%2F%F4%8F%BF%BF");
+    /* A token without a tag goes as it is. */
+    check_query(NULL, NULL, "1ueG/x=", 5,
+                "continuation-token=1ueG%2Fx%3D&encoding-type=url&list-type=2&max-keys=5");
+    /* "After this key" is a start-after, byte-exact, and wins over an earlier start_after ... */
+    check_query(NULL, "dead-letter/\xf4\x8f\xbf\xbf", "kz\x01\r\n+%", 5,
+                "encoding-type=url&list-type=2&max-keys=5&start-after=z%01%0D%0A%2B%25");
+    /* ... but not over a later one. */
+    check_query(NULL, "zz", "kb", 5, "encoding-type=url&list-type=2&max-keys=5&start-after=zz");
 }
 
 static void test_endpoint_parse(void **state)

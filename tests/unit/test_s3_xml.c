@@ -1,4 +1,5 @@
-/* Unit tests for s3_xml.c: ListObjectsV2 pages and <Error> documents, well-formed, malformed and hostile. */
+/* Unit tests for s3_xml.c: ListObjectsV2 pages (URL-encoded or not) and <Error> documents, well-formed,
+ * malformed and hostile. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,9 +119,8 @@ static void test_list_truncated(void **state)
     assert_string_equal(l.keys[0], "b");
     assert_string_equal(l.keys[1], "c");
     assert_true(l.truncated);
-    assert_non_null(l.next_token);
-    /* NextContinuationToken, not ContinuationToken. */
-    assert_string_equal(l.next_token, "1w41l63U0xa8q7smH50vCxyTQqdxo69O3EmK28Bi5PcROI4wI/EyIJg==");
+    /* The next page starts after the last key, where NextContinuationToken would continue. */
+    assert_string_equal(l.next_token, "kc");
     wd_s3_list_clear(&l);
 }
 
@@ -202,7 +202,7 @@ static void test_list_namespaces(void **state)
         assert_int_equal(l.n_keys, 1);
         assert_string_equal(l.keys[0], "k");
         assert_true(l.truncated);
-        assert_string_equal(l.next_token, "t");
+        assert_string_equal(l.next_token, "kk");
         wd_s3_list_clear(&l);
     }
 }
@@ -247,7 +247,7 @@ static void test_list_key_length_limit(void **state)
     key[1025] = '\0';
     xml = list_with_key(key);
     assert_int_equal(parse_str(xml, &l, &err), -1);
-    assert_int_equal(err.cls, WD_ERR_INTERNAL);
+    assert_int_equal(err.cls, WD_ERR_TRANSIENT);
     assert_non_null(strstr(err.message, "1024"));
     assert_null(l.keys);
     free(xml);
@@ -274,7 +274,7 @@ static void test_list_many_keys(void **state)
     wd_buf_free(&b);
 }
 
-/* Each must fail with WD_ERR_INTERNAL and leave out untouched. */
+/* Each must fail with WD_ERR_TRANSIENT (the server's fault: retry) and leave out untouched. */
 static void expect_list_rejected(const char *xml, size_t len, const char *why)
 {
     struct wd_s3_list l = {.n_keys = 77, .keys = NULL, .truncated = true, .next_token = NULL};
@@ -282,7 +282,8 @@ static void expect_list_rejected(const char *xml, size_t len, const char *why)
     int rc = wd_s3_list_parse(xml, len, &l, &err);
     if (rc != -1)
         fail_msg("accepted: %s", why);
-    assert_int_equal(err.cls, WD_ERR_INTERNAL);
+    if (err.cls != WD_ERR_TRANSIENT)
+        fail_msg("%s: class %s (%s)", why, wd_error_class_name(err.cls), err.message);
     assert_true(err.message[0] != '\0');
     assert_int_equal(l.n_keys, 77);
     assert_true(l.truncated);
@@ -324,9 +325,8 @@ static void test_list_malformed(void **state)
         {"<ListBucketResult><Contents><Key>a<b/>c</Key></Contents></ListBucketResult>", "element in Key"},
         {"<ListBucketResult><IsTruncated>maybe</IsTruncated></ListBucketResult>", "IsTruncated maybe"},
         {"<ListBucketResult><IsTruncated/></ListBucketResult>", "IsTruncated empty"},
-        {"<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key></Contents></"
-         "ListBucketResult>",
-         "truncated without a token"},
+        {"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+         "truncated without a key or a token"},
         {"<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken></NextContinuationToken>"
          "</ListBucketResult>",
          "truncated with an empty token"},
@@ -349,13 +349,273 @@ static void test_list_malformed(void **state)
         expect_list_rejected(LIST_COMPLETE, n, "cut page");
 }
 
+/* A page as Ceph RGW 16.2 answers encoding-type=url (captured), with the keys no raw XML can carry. */
+static const char LIST_RGW_ENCODED[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult "
+    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><EncodingType>url</EncodingType><Name>bkt1</Name>"
+    "<Prefix></Prefix><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>"
+    "<Contents><Key>a%01b</Key><Size>2</Size></Contents>"
+    "<Contents><Key>c%0Dd</Key><Size>2</Size></Contents>"
+    "<Contents><Key>e%0D%0Af</Key><Size>2</Size></Contents>"
+    "<Contents><Key>g%EF%BF%BEh</Key><Size>2</Size></Contents>"
+    "<Contents><Key>i%EF%BF%BFj</Key><Size>2</Size></Contents>"
+    "<Contents><Key>k%2Bl</Key><Size>2</Size></Contents>"
+    "<Contents><Key>m%2520n</Key><Size>2</Size></Contents>"
+    "<Contents><Key>q&apos;%22%3C%3E</Key><Size>2</Size></Contents>"
+    "<Contents><Key>sl%2Fash</Key><Size>2</Size></Contents>"
+    "<Contents><Key>sp%20ace</Key><Size>2</Size></Contents>"
+    "<Contents><Key>tilde~_-.!*()</Key><Size>2</Size></Contents>"
+    "<Contents><Key>uni%C3%A9%E4%B8%AD</Key><Size>2</Size></Contents>"
+    "<Contents><Key>x%1F</Key><Size>2</Size></Contents>"
+    "<Contents><Key>z%7F%25</Key><Size>2</Size></Contents>"
+    "<KeyCount>14</KeyCount></ListBucketResult>";
+
+static void test_list_url_encoded_rgw(void **state)
+{
+    (void)state;
+    static const char *const want[] = {
+        "a\x01"
+        "b",
+        "c\rd",
+        "e\r\nf",
+        "g\xef\xbf\xbeh",
+        "i\xef\xbf\xbfj",
+        "k+l",
+        "m%20n",
+        "q'\"<>",
+        "sl/ash",
+        "sp ace",
+        "tilde~_-.!*()",
+        "uni\xc3\xa9\xe4\xb8\xad",
+        "x\x1f",
+        "z\x7f%",
+    };
+    struct wd_s3_list l = {0};
+    struct wd_error err = {0};
+    assert_int_equal(parse_str(LIST_RGW_ENCODED, &l, &err), 0);
+    assert_int_equal(l.n_keys, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < l.n_keys; i++)
+        assert_string_equal(l.keys[i], want[i]);
+    assert_false(l.truncated);
+    assert_null(l.next_token);
+    wd_s3_list_clear(&l);
+}
+
+/* AWS encodes a space as "+" (and "+" as "%2B"); EncodingType may come after the keys; hex either case. */
+static void test_list_url_encoded_aws(void **state)
+{
+    (void)state;
+    static const char xml[] = "<ListBucketResult><Name>b</Name><IsTruncated>false</IsTruncated>"
+                              "<Contents><Key>a+b%2Bc</Key></Contents>"
+                              "<Contents><Key>dead-letter/x%c3%a9%C3%A9</Key></Contents>"
+                              "<Contents><Key>+</Key></Contents>"
+                              "<EncodingType> url </EncodingType></ListBucketResult>";
+    struct wd_s3_list l = {0};
+    struct wd_error err = {0};
+    assert_int_equal(parse_str(xml, &l, &err), 0);
+    assert_int_equal(l.n_keys, 3);
+    assert_string_equal(l.keys[0], "a b+c");
+    assert_string_equal(l.keys[1], "dead-letter/x\xc3\xa9\xc3\xa9");
+    assert_string_equal(l.keys[2], " ");
+    wd_s3_list_clear(&l);
+}
+
+/* Without <EncodingType> (s3rver ignores encoding-type=url) keys are taken as they are. */
+static void test_list_not_encoded_taken_raw(void **state)
+{
+    (void)state;
+    static const char xml[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                              "<Contents><Key>k+l</Key></Contents><Contents><Key>pct%41</Key></Contents>"
+                              "<Contents><Key>%</Key></Contents></ListBucketResult>";
+    struct wd_s3_list l = {0};
+    struct wd_error err = {0};
+    assert_int_equal(parse_str(xml, &l, &err), 0);
+    assert_int_equal(l.n_keys, 3);
+    assert_string_equal(l.keys[0], "k+l");
+    assert_string_equal(l.keys[1], "pct%41");
+    assert_string_equal(l.keys[2], "%");
+    wd_s3_list_clear(&l);
+}
+
+/*
+ * RGW writes NextContinuationToken, StartAfter and Prefix raw even with encoding-type=url (captured:
+ * "a&#x01;b" and raw U+FFFE), which no XML parser accepts: the page is still read, and the next one starts
+ * after its last key, decoded.
+ */
+static void test_list_rgw_raw_token_tolerated(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {
+        "<ListBucketResult><EncodingType>url</EncodingType><Prefix>a&#x01;</Prefix>"
+        "<IsTruncated>true</IsTruncated><Contents><Key>a%01b</Key></Contents>"
+        "<NextContinuationToken>a&#x01;b</NextContinuationToken><StartAfter>a&#1;</StartAfter>"
+        "</ListBucketResult>",
+        "<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>"
+        "<ContinuationToken>a\x01</ContinuationToken><Contents><Key>a%01b</Key></Contents>"
+        "<NextContinuationToken>a\x01"
+        "b\xef\xbf\xbe&#xFFFF;&#xD800;&#x110000;&#99999999999;</"
+        "NextContinuationToken></ListBucketResult>",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        struct wd_s3_list l = {0};
+        struct wd_error err = {0};
+        if (parse_str(docs[i], &l, &err) != 0)
+            fail_msg("doc %zu refused: %s", i, err.message);
+        assert_int_equal(l.n_keys, 1);
+        assert_string_equal(l.keys[0], "a\x01"
+                                       "b");
+        assert_true(l.truncated);
+        assert_string_equal(l.next_token, "ka\x01"
+                                          "b");
+        wd_s3_list_clear(&l);
+    }
+}
+
+/* A truncated page without keys can only go on with the server's token, which must then be exact. */
+static void test_list_truncated_without_keys(void **state)
+{
+    (void)state;
+    struct wd_s3_list l = {0};
+    struct wd_error err = {0};
+    assert_int_equal(
+        parse_str("<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>"
+                  "<NextContinuationToken>1ueGcx+/=</NextContinuationToken></ListBucketResult>",
+                  &l, &err),
+        0);
+    assert_int_equal(l.n_keys, 0);
+    /* Opaque: never URL-decoded ("+" stays), sent back as it came. */
+    assert_string_equal(l.next_token, "t1ueGcx+/=");
+    wd_s3_list_clear(&l);
+
+    static const char lossy[] = "<ListBucketResult><IsTruncated>true</IsTruncated>"
+                                "<NextContinuationToken>a&#x01;b</NextContinuationToken></ListBucketResult>";
+    expect_list_rejected(lossy, strlen(lossy), "truncated, no keys, a token XML cannot carry");
+}
+
+/* 1024 bytes is the most S3 allows, however they are encoded. */
+static void test_list_url_encoded_length_limit(void **state)
+{
+    (void)state;
+    struct wd_buf key = {0}, b = {0};
+    for (int i = 0; i < 1024; i++)
+        assert_int_equal(wd_buf_append_str(&key, "%01"), 0);
+    char *xml = NULL;
+    assert_int_equal(wd_buf_printf(&b,
+                                   "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>%s</Key>"
+                                   "</Contents></ListBucketResult>",
+                                   key.data),
+                     0);
+    xml = wd_buf_steal(&b);
+    struct wd_s3_list l = {0};
+    struct wd_error err = {0};
+    assert_int_equal(parse_str(xml, &l, &err), 0);
+    assert_int_equal(strlen(l.keys[0]), 1024);
+    for (size_t i = 0; i < 1024; i++)
+        assert_int_equal(l.keys[0][i], 1);
+    wd_s3_list_clear(&l);
+    free(xml);
+
+    /* One more byte, however short its text. */
+    assert_int_equal(
+        wd_buf_printf(&b,
+                      "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>%sx</Key>"
+                      "</Contents></ListBucketResult>",
+                      key.data),
+        0);
+    expect_list_rejected(b.data, b.len, "1025 decoded bytes");
+    wd_buf_reset(&b);
+    /* The same 3072 characters sent unencoded are far too long a key. */
+    assert_int_equal(wd_buf_printf(&b,
+                                   "<ListBucketResult><Contents><Key>%s</Key></Contents></ListBucketResult>",
+                                   key.data),
+                     0);
+    expect_list_rejected(b.data, b.len, "3072 bytes unencoded");
+    wd_buf_free(&b);
+    wd_buf_free(&key);
+}
+
+/* What no S3 could have listed: refused whole, never a wrong key (later requests would overtake it). */
+static void test_list_url_encoded_rejects(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key; /* the Key's text in an encoded page */
+        const char *why;
+    } cases[] = {
+        {"a%", "'%' at the end"},
+        {"a%4", "'%' with one digit"},
+        {"a%G1", "'%' with a non-hex digit"},
+        {"a%%41", "'%%'"},
+        {"a%00b", "NUL byte"},
+        {"%FF", "invalid UTF-8"},
+        {"%C0%AF", "overlong UTF-8"},
+        {"%ED%A0%80", "surrogate"},
+        {"%F4%90%80%80", "past U+10FFFF"},
+        {"%E2%82", "cut UTF-8"},
+        {"a&#x1;b", "an unencoded control character"},
+        {"a\x01"
+         "b",
+         "a raw control character"},
+        {"a\xef\xbf\xbe", "a raw U+FFFE"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wd_buf b = {0};
+        assert_int_equal(wd_buf_printf(&b,
+                                       "<ListBucketResult><EncodingType>url</EncodingType><Contents>"
+                                       "<Key>ok</Key></Contents><Contents><Key>%s</Key></Contents>"
+                                       "</ListBucketResult>",
+                                       cases[i].key),
+                         0);
+        expect_list_rejected(b.data, b.len, cases[i].why);
+        wd_buf_free(&b);
+    }
+    static const char *const docs[] = {
+        "<ListBucketResult><EncodingType>base64</EncodingType></ListBucketResult>",
+        "<ListBucketResult><EncodingType>url</EncodingType><EncodingType>url</EncodingType></"
+        "ListBucketResult>",
+        "<ListBucketResult><EncodingType></EncodingType></ListBucketResult>",
+        /* Not encoded: the raw control character cannot be the key as stored. */
+        "<ListBucketResult><Contents><Key>a&#x1F;</Key></Contents></ListBucketResult>",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+        expect_list_rejected(docs[i], strlen(docs[i]), docs[i]);
+}
+
+/* Character references in CDATA sections and comments are text: nothing is replaced there. */
+static void test_list_sanitizer_leaves_literal_text(void **state)
+{
+    (void)state;
+    static const char xml[] = "<ListBucketResult><!-- &#x1; --><?pi &#x2;?><Contents>"
+                              "<Key><![CDATA[a&#x1;b]]></Key></Contents><Prefix>&#x3;</Prefix>"
+                              "</ListBucketResult>";
+    struct wd_s3_list l = {0};
+    struct wd_error err = {0};
+    assert_int_equal(parse_str(xml, &l, &err), 0);
+    assert_int_equal(l.n_keys, 1);
+    assert_string_equal(l.keys[0], "a&#x1;b");
+    wd_s3_list_clear(&l);
+}
+
+/* RGW names the raw key in some errors (<Key>a&#x01;b</Key>): the Code must still be read. */
+static void test_error_parse_rgw_raw_key(void **state)
+{
+    (void)state;
+    static const char doc[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code>"
+                              "<Message></Message><Key>a&#x01;b\xef\xbf\xbf</Key><BucketName>b</BucketName>"
+                              "</Error>";
+    char code[64], message[64];
+    assert_int_equal(wd_s3_error_parse(doc, strlen(doc), code, sizeof(code), message, sizeof(message)), 0);
+    assert_string_equal(code, "NoSuchKey");
+    assert_string_equal(message, "");
+}
+
 static void test_list_syntax_error_names_position(void **state)
 {
     (void)state;
     struct wd_s3_list l = {0};
     struct wd_error err = {0};
     assert_int_equal(parse_str("<ListBucketResult>\n<Contents>\n<Key>a</Kex>", &l, &err), -1);
-    assert_int_equal(err.cls, WD_ERR_INTERNAL);
+    assert_int_equal(err.cls, WD_ERR_TRANSIENT);
     assert_non_null(strstr(err.message, "ListObjectsV2"));
     assert_non_null(strstr(err.message, "line 3"));
 }
@@ -396,7 +656,7 @@ static void test_list_doctype_refused(void **state)
         struct wd_s3_list l = {0};
         struct wd_error err = {0};
         assert_int_equal(parse_str(docs[i], &l, &err), -1);
-        assert_int_equal(err.cls, WD_ERR_INTERNAL);
+        assert_int_equal(err.cls, WD_ERR_TRANSIENT);
         assert_non_null(strstr(err.message, "DOCTYPE"));
         assert_null(l.keys);
     }
@@ -514,6 +774,14 @@ int main(void)
         cmocka_unit_test(test_list_key_length_limit),
         cmocka_unit_test(test_list_many_keys),
         cmocka_unit_test(test_list_malformed),
+        cmocka_unit_test(test_list_url_encoded_rgw),
+        cmocka_unit_test(test_list_url_encoded_aws),
+        cmocka_unit_test(test_list_not_encoded_taken_raw),
+        cmocka_unit_test(test_list_rgw_raw_token_tolerated),
+        cmocka_unit_test(test_list_truncated_without_keys),
+        cmocka_unit_test(test_list_url_encoded_length_limit),
+        cmocka_unit_test(test_list_url_encoded_rejects),
+        cmocka_unit_test(test_list_sanitizer_leaves_literal_text),
         cmocka_unit_test(test_list_syntax_error_names_position),
         cmocka_unit_test(test_list_doctype_refused),
         cmocka_unit_test(test_list_clear_accepts_empty),
@@ -521,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_error_parse_truncates_on_character_boundary),
         cmocka_unit_test(test_error_parse_rejects),
         cmocka_unit_test(test_error_parse_huge_message),
+        cmocka_unit_test(test_error_parse_rgw_raw_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,8 +4,8 @@
 Usage:
   standins_util.py free-ports N
       Print N distinct free TCP ports on 127.0.0.1, one a line (binds port 0 N times at once).
-  standins_util.py wait-http URL TIMEOUT PID
-      Wait until an HTTP GET of URL gets any HTTP response. Exit 1 on timeout, 3 if PID died.
+  standins_util.py wait-http URL TIMEOUT PID [PID...]
+      Wait until an HTTP GET of URL gets any HTTP response. Exit 1 on timeout, 3 if a PID died.
   standins_util.py wait-ddb URL TIMEOUT PID [PID...]
       Wait until a SigV4-signed DynamoDB ListTables POST to URL answers 200 (credentials from
       AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, default S3RVER). Exit 1 on timeout, 3 if a PID died.
