@@ -21,7 +21,7 @@
 struct rig {
     struct fx_server *fx;
     struct wd_credentials_provider *creds;
-    struct wd_aws aws;
+    struct wd_aws *aws;
     struct wd_http *http;
     struct wd_s3 s3;
 };
@@ -37,11 +37,10 @@ static void rig_start(struct rig *r, const struct fx_step *steps, size_t n)
     unsetenv("AWS_PROFILE");
     r->creds = wd_credentials_provider_new(NULL, &err);
     assert_non_null(r->creds);
-    wd_aws_init(&r->aws);
-    r->aws.region = strdup("us-east-1");
-    r->aws.creds = r->creds;
-    r->aws.retry = wd_retry_policy_default();
-    r->aws.retry.max_attempts = 1;
+    struct wd_retry_policy retry = wd_retry_policy_default();
+    retry.max_attempts = 1;
+    r->aws = wd_aws_new("us-east-1", r->creds, &retry, &err);
+    assert_non_null(r->aws);
     r->http = wd_http_new(
         &(struct wd_http_options){
             .connect_timeout_ms = 2000, .timeout_ms = 5000, .verify_tls = true, .no_proxy = true},
@@ -55,8 +54,7 @@ static void rig_stop(struct rig *r)
 {
     wd_endpoint_clear(&r->s3.endpoint);
     wd_http_free(r->http);
-    free(r->aws.region);
-    wd_aws_cleanup(&r->aws);
+    wd_aws_free(r->aws);
     wd_credentials_provider_free(r->creds);
     fx_free(r->fx);
 }
@@ -83,7 +81,7 @@ static void test_list_asks_for_url_encoding_and_pages_after_the_last_key(void **
     rig_start(&r, steps, 2);
     struct wd_s3_list page = {0};
     struct wd_error err = {0};
-    assert_int_equal(wd_s3_list(&r.aws, r.http, &r.s3, "b", "in/", NULL, NULL, 2, &page, &err), 0);
+    assert_int_equal(wd_s3_list(r.aws, r.http, &r.s3, "b", "in/", NULL, NULL, 2, &page, &err), 0);
     assert_int_equal(page.n_keys, 2);
     assert_string_equal(page.keys[0], "a\x01"
                                       "b");
@@ -91,7 +89,7 @@ static void test_list_asks_for_url_encoding_and_pages_after_the_last_key(void **
     assert_true(page.truncated);
     char *token = strdup(page.next_token);
     wd_s3_list_clear(&page);
-    assert_int_equal(wd_s3_list(&r.aws, r.http, &r.s3, "b", "in/", NULL, token, 2, &page, &err), 0);
+    assert_int_equal(wd_s3_list(r.aws, r.http, &r.s3, "b", "in/", NULL, token, 2, &page, &err), 0);
     assert_int_equal(page.n_keys, 0);
     assert_null(page.next_token);
     free(token);
@@ -114,7 +112,7 @@ static void test_list_more_keys_than_asked_for(void **state)
     rig_start(&r, steps, 1);
     struct wd_s3_list page = {0};
     struct wd_error err = {0};
-    assert_int_equal(wd_s3_list(&r.aws, r.http, &r.s3, "b", NULL, NULL, NULL, 1, &page, &err), -1);
+    assert_int_equal(wd_s3_list(r.aws, r.http, &r.s3, "b", NULL, NULL, NULL, 1, &page, &err), -1);
     assert_int_equal(err.cls, WD_ERR_TRANSIENT);
     assert_non_null(strstr(err.message, "2 keys"));
     assert_null(page.keys);
