@@ -38,6 +38,17 @@ static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
     return len;
 }
 
+/*
+ * Printable code points that still change how a line reads: C1 controls (some terminals act on them),
+ * the line and paragraph separators (some viewers break the line there) and the bidirectional
+ * embeddings, overrides and isolates, which can show a key in another order than it is stored.
+ */
+static bool deceptive(uint32_t cp)
+{
+    return cp < 0xa0 || cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f || cp == 0x061c;
+}
+
 static bool is_blank(unsigned char c)
 {
     return c == ' ' || c == '\t';
@@ -82,7 +93,7 @@ static size_t next_unit(enum wd_escape_mode mode, const unsigned char *p, size_t
     if (len == 0)
         return hex_escape(unit, p, 1);
     *step = len;
-    if (cp < 0xa0) /* C1 controls: some terminals act on them */
+    if (deceptive(cp))
         return hex_escape(unit, p, len);
     memcpy(unit, p, len);
     return len;

@@ -12,9 +12,10 @@
 enum wd_escape_mode {
     /*
      * A value inside a log line, quoted there with '...': printable UTF-8 kept for people to read; C0
-     * controls (ESC, CR, LF ...), DEL, C1 controls, bytes that are not UTF-8, '\\' and '\'' as \xNN, so a
-     * value can neither start a forged line (journald reads "<0>" after a newline as a priority) nor
-     * move a terminal's cursor.
+     * controls (ESC, CR, LF ...), DEL, C1 controls, the line and paragraph separators, bidirectional
+     * controls, bytes that are not UTF-8, '\\' and '\'' as \xNN (each byte), so a value can neither start
+     * a forged line (journald reads "<0>" after a newline as a priority), move a terminal's cursor, nor
+     * show itself in another order than it is stored.
      */
     WD_ESCAPE_LOG,
     /*

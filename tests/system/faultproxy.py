@@ -16,6 +16,9 @@ probability p per request (among the requests `match` accepts) it injects one fa
             UnrecognizedClientException (JSON) (not in ALL_KINDS: a deployment fault, not a transient one)
   hugeerror answer without forwarding: 503 with a 320 KiB HTML body, as a proxy's error page may be
             (not in ALL_KINDS: a test of its own; a body that size must not pass for a large request)
+  evilerror answer without forwarding: S3 503 / DynamoDB 500 whose error code and message hold newlines,
+            "<0>" priority prefixes, ESC and C1 controls (S3: as XML character references, and once more as
+            a raw HTML page) (not in ALL_KINDS: server text that must never shape widgetd's log)
   overfull  forward a ListObjectsV2, then relay its page with invented keys added up to 1,500 entries,
             more than any max-keys allows (not in ALL_KINDS: a broken or hostile server's answer)
 
@@ -87,7 +90,7 @@ import urllib.parse
 import uuid
 
 ALL_KINDS = ("reset", "truncate", "stall", "refuse", "throttle")
-EXTRA_KINDS = ("auth", "hugeerror", "overfull")
+EXTRA_KINDS = ("auth", "hugeerror", "overfull", "evilerror")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
 MAX_HEAD = 64 * 1024
 S3_XML = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message>%s<RequestId>%s</RequestId><HostId>%s</HostId></Error>'
@@ -516,6 +519,8 @@ class FaultProxy:
             return False
         if kind in ("throttle", "auth"):
             return self._send(conn, self._error_response(service, method, kind))
+        if kind == "evilerror":
+            return self._send(conn, self._evil_error(service, method))
         if kind == "hugeerror":
             body = (b"<html><head><title>503 Service Unavailable</title></head><body>"
                     + b"<!-- padding -->" * (320 * 1024 // 16) + b"</body></html>")
@@ -661,6 +666,21 @@ class FaultProxy:
         headers += ["%s: %s" % kv for kv in extra]
         data = ("\r\n".join(headers) + "\r\n\r\n").encode("latin-1")
         return data if head_only else data + body
+
+    def _evil_error(self, service, method):
+        forged = "\n<0>FORGED emergency line\r\n<1>FORGED \x1b[2J\x1b]0;title\x07 \u009b31m \u2028<2>FORGED"
+        if service == "dynamodb":
+            body = json.dumps({"__type": "com.amazon.coral.service#Evil" + forged, "message": "bad" + forged}).encode()
+            return self._response(500, "Internal Server Error", body, "application/x-amz-json-1.0")
+        self._evil_n = getattr(self, "_evil_n", 0) + 1
+        if self._evil_n % 2:
+            ref = "".join(c if c.isalnum() or c in " []" else "&#%d;" % ord(c) for c in forged if ord(c) >= 0x20 or c in "\t\n\r")
+            body = (S3_XML % ("SlowDown" + ref, "Slow" + ref, "", "RID", "HID")).encode()
+            ctype = "application/xml"
+        else:
+            body = ("<html><body>503" + forged + "</body></html>").encode()
+            ctype = "text/html"
+        return self._response(503, "Slow Down", body, ctype, head_only=method == "HEAD")
 
     def _error_response(self, service, method, kind):
         head_only = method == "HEAD"

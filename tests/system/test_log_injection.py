@@ -18,6 +18,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import faultproxy as fx  # noqa: E402
 import wdtest  # noqa: E402
 
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]")  # any C0 but TAB, DEL, C1
@@ -48,6 +49,33 @@ def hostile_requests():
     }
 
 
+def case_server_errors(h, store):
+    """A server (or anything on the path) answers errors whose code and message hold forged lines and
+    terminal escapes: they reach the failure line, the episode's end and STATUS's last error."""
+    tag = "evil-" + store
+    requests = {"0001": body(type="create", requestId="r1", widgetId="w1", owner="Ann Lee"),
+                "0002": body(type="create", requestId="r2", widgetId="w2", owner="Bo Chen")}
+    bucket = h.create_bucket(tag + "-req")
+    store_name = h.create_store(store, tag)
+    h.load(bucket, requests)
+    ops = ("GetObject",) if store == "s3" else ("PutItem",)
+    s3p = fx.FaultProxy(h.env["WD_S3_ENDPOINT"], p=1.0, kinds=("evilerror",), name="fp-evil-s3",
+                        match=lambda req: fx.FaultProxy.op_of(req) in ops)
+    dp = fx.FaultProxy(h.env["WD_DDB_PROXY_ENDPOINT"], p=1.0, kinds=("evilerror",), name="fp-evil-ddb",
+                       match=lambda req: fx.FaultProxy.op_of(req) in ops)
+    with s3p, dp:
+        env = h.widgetd_env({"AWS_ENDPOINT_URL_S3": s3p.endpoint, "AWS_ENDPOINT_URL_DYNAMODB": dp.endpoint})
+        run = h.run_widgetd(h.old_flags(bucket, store, store_name) + ["--once"], name=tag, env=env)
+        injected = s3p.snapshot()["injected_total"] + dp.snapshot()["injected_total"]
+    lines = run.lines
+    h.check(injected >= 2, "the proxies answered with forged error texts (%d)" % injected)
+    h.check(any("FORGED" in line for line in lines), "the server's error text is shown", run.tail())
+    bad = [line for line in lines if not re.match(r"^<[3-7]>", line) or CONTROL.search(line)
+           or "\u2028" in line or "\u202e" in line]
+    h.check(not bad, "every line is one line at widgetd's own priority, without control characters",
+            "  %s\n  log: %s" % ("\n  ".join(repr(line) for line in bad[:5]), run.log_path))
+
+
 def main():
     h = wdtest.Harness(__doc__)
     for store in ("s3", "dynamodb"):
@@ -70,6 +98,10 @@ def main():
             shown = "\n".join(lines)
             h.check("0003-bad-id \"\\x5C" in shown, "backslashes of a key are escaped",
                     "  log: %s" % run.log_path)
+    for store in ("s3", "dynamodb"):
+        with h.case("hostile-server-errors-%s" % store) as selected:
+            if selected:
+                case_server_errors(h, store)
     h.finish()
 
 

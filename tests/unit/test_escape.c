@@ -48,6 +48,15 @@ static void test_log(void **state)
     /* Printable UTF-8 stays for people to read; bytes that are not UTF-8 do not. */
     assert_string_equal(LOG(&b, "\xe1\x88\xb4 ok \xef\xbf\xbf"), "\xe1\x88\xb4 ok \xef\xbf\xbf");
     assert_string_equal(LOG(&b, "bad \xff\xc3(\xed\xa0\x80"), "bad \\xFF\\xC3(\\xED\\xA0\\x80");
+    /* Line separators and bidirectional overrides change how a line reads: escaped, byte by byte. */
+    assert_string_equal(LOG(&b, "a\xe2\x80\xa8"
+                                "b\xe2\x80\xae"
+                                "c\xe2\x81\xa6"
+                                "d\xe2\x80\x8f"),
+                        "a\\xE2\\x80\\xA8b\\xE2\\x80\\xAEc\\xE2\\x81\\xA6d\\xE2\\x80\\x8F");
+    /* Their neighbours are ordinary text. */
+    assert_string_equal(LOG(&b, "\xe2\x80\x94\xe2\x80\xaf\xe2\x81\xa0"),
+                        "\xe2\x80\x94\xe2\x80\xaf\xe2\x81\xa0");
     assert_string_equal(LOG(&b, ""), "");
     /* Embedded NUL bytes of a counted string are escaped too. */
     assert_string_equal(esc(&b, WD_ESCAPE_LOG, "a\0b", 3, 0), "a\\x00b");
