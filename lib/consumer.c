@@ -60,6 +60,7 @@ struct item {
     bool unreadable;            /* cannot be read or copied for a reason of its own: set aside by a marker */
     bool marked_before;         /* ... and a marker from an earlier run says it already was */
     char *dl_name;              /* where it was set aside (the dead-letter name, shortened when too long) */
+    const char *archived;       /* the archived storage class the listing shows (static), or NULL */
 };
 
 struct task {
@@ -217,6 +218,19 @@ out:
 static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *it)
 {
     struct wd_buf body = {0}, ident = {0};
+    if (it->archived != NULL) {
+        /* The listing shows an archived class: a GET could only fail, so none is sent; after a restart
+         * the marker's HEAD tells that it was set aside before (SPEC 5: never read again). */
+        wd_error_set(
+            &it->err, WD_ERR_BAD_INPUT, 0, "InvalidObjectState",
+            "unreadable request: the object is in the archived storage class %s and must be restored "
+            "before it can be read (as listed; not read)",
+            it->archived);
+        it->unreadable = true;
+        it->outcome = ST_BAD;
+        it->bad = true;
+        return;
+    }
     /* One byte over the limit is enough to know a request is too large, without reading all of it. */
     if (wd_s3_get(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, WD_REQUEST_MAX_BYTES + 1, &body,
                   it->etag, &it->err) < 0) {
@@ -545,6 +559,7 @@ static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_pol
             c->n_items = index + 1;
             if ((c->items[index].key = strdup(key)) == NULL)
                 goto nomem;
+            c->items[index].archived = page.archived[i];
         }
         free(token);
         token = NULL;

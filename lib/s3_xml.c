@@ -21,6 +21,8 @@
 #define TEXT_MAX (64 * 1024)
 /* "true" / "false" / "url", with room for surrounding whitespace. */
 #define WORD_MAX 16
+/* A storage class name ("INTELLIGENT_TIERING", "EXPRESS_ONEZONE", ...), with room for what comes next. */
+#define CLASS_MAX 64
 /* XML_Parse takes an int length: feed larger documents in slices. */
 #define SLICE_MAX (1 << 30)
 /*
@@ -388,12 +390,13 @@ static int xml_fail_to_error(const struct xml_ctx *x, const char *what, struct w
 
 /* ---- ListObjectsV2 ---- */
 
-enum list_field { LF_NONE, LF_KEY, LF_TRUNCATED, LF_TOKEN, LF_ENCODING };
+enum list_field { LF_NONE, LF_KEY, LF_TRUNCATED, LF_TOKEN, LF_ENCODING, LF_CLASS };
 
 struct list_ctx {
     struct xml_ctx x; /* first: handlers receive a pointer to it */
     bool in_contents; /* inside a <Contents> child of the root */
     int keys_in_contents;
+    const char *contents_archived; /* its <StorageClass> when an archived one */
     bool seen_truncated, seen_token, seen_encoding;
     bool url_encoded;      /* <EncodingType>url</EncodingType> */
     char *token;           /* NextContinuationToken as sent */
@@ -412,8 +415,13 @@ static int list_push_key(struct list_ctx *c, char *key)
         if (keys == NULL)
             return -1;
         c->out.keys = keys;
+        const char **archived = realloc(c->out.archived, cap * sizeof(*archived));
+        if (archived == NULL)
+            return -1;
+        c->out.archived = archived;
         c->cap = cap;
     }
+    c->out.archived[c->out.n_keys] = NULL; /* set when its Contents ends */
     c->out.keys[c->out.n_keys++] = key;
     return 0;
 }
@@ -450,6 +458,7 @@ static void XMLCALL list_start(void *ud, const XML_Char *name, const XML_Char **
         if (strcmp(local, "Contents") == 0) {
             c->in_contents = true;
             c->keys_in_contents = 0;
+            c->contents_archived = NULL;
         } else if (strcmp(local, "IsTruncated") == 0) {
             list_begin_once(c, &c->seen_truncated, LF_TRUNCATED, WORD_MAX, "IsTruncated appears twice",
                             "IsTruncated is neither true nor false");
@@ -460,6 +469,8 @@ static void XMLCALL list_start(void *ud, const XML_Char *name, const XML_Char **
             list_begin_once(c, &c->seen_encoding, LF_ENCODING, WORD_MAX, "EncodingType appears twice",
                             "EncodingType is not url");
         }
+    } else if (depth == 3 && c->in_contents && strcmp(local, "StorageClass") == 0) {
+        xml_begin_field(&c->x, LF_CLASS, CLASS_MAX, "a StorageClass is longer than 64 bytes");
     } else if (depth == 3 && c->in_contents && strcmp(local, "Key") == 0) {
         if (++c->keys_in_contents > 1) {
             xml_stop(&c->x, FAIL_SHAPE, "a Contents element has two Keys");
@@ -513,6 +524,15 @@ static void XMLCALL list_end(void *ud, const XML_Char *name)
                 xml_stop(&c->x, FAIL_SHAPE, "IsTruncated is neither true nor false");
             return;
         }
+        if (field == LF_CLASS) {
+            const char *s;
+            size_t n;
+            trimmed(&c->x.text, &s, &n);
+            c->contents_archived = n == 7 && memcmp(s, "GLACIER", 7) == 0          ? "GLACIER"
+                                   : n == 12 && memcmp(s, "DEEP_ARCHIVE", 12) == 0 ? "DEEP_ARCHIVE"
+                                                                                   : NULL;
+            return;
+        }
         if (field == LF_ENCODING) {
             const char *s;
             size_t n;
@@ -551,6 +571,8 @@ static void XMLCALL list_end(void *ud, const XML_Char *name)
         c->in_contents = false;
         if (c->keys_in_contents == 0)
             xml_stop(&c->x, FAIL_SHAPE, "a Contents element has no Key");
+        else /* the StorageClass may come before or after the Key */
+            c->out.archived[c->out.n_keys - 1] = c->contents_archived;
     }
 }
 
@@ -708,6 +730,7 @@ void wd_s3_list_clear(struct wd_s3_list *l)
     for (size_t i = 0; i < l->n_keys; i++)
         free(l->keys[i]);
     free(l->keys);
+    free(l->archived);
     free(l->next_token);
     memset(l, 0, sizeof(*l));
 }

@@ -17,6 +17,9 @@
 /* One page of a ListObjectsV2 result. Owns everything. */
 struct wd_s3_list {
     char **keys; /* in the order S3 listed them, byte for byte as stored (URL-decoded when encoded) */
+    /* Per key: the archived <StorageClass> it is listed in, "GLACIER" or "DEEP_ARCHIVE" (static
+     * strings), which cannot be read before a restore; NULL for any other (GLACIER_IR reads as usual). */
+    const char **archived;
     size_t n_keys;
     bool truncated;
     /*

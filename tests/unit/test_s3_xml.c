@@ -109,6 +109,39 @@ static void test_list_complete(void **state)
     assert_int_equal(l.n_keys, 0);
 }
 
+/* The archived classes show in the listing, wherever <StorageClass> stands in its <Contents>. */
+static void test_list_storage_class(void **state)
+{
+    (void)state;
+    static const char xml[] =
+        "<ListBucketResult><Name>b</Name><IsTruncated>false</IsTruncated>"
+        "<Contents><Key>a</Key><StorageClass>GLACIER</StorageClass></Contents>"
+        "<Contents><StorageClass> DEEP_ARCHIVE </StorageClass><Key>b</Key></Contents>"
+        "<Contents><Key>c</Key><StorageClass>GLACIER_IR</StorageClass></Contents>"
+        "<Contents><Key>d</Key><StorageClass>INTELLIGENT_TIERING</StorageClass></Contents>"
+        "<Contents><Key>e</Key></Contents>"
+        "<Contents><Key>f</Key><StorageClass>STANDARD</StorageClass></Contents>"
+        "</ListBucketResult>";
+    struct wd_s3_list l = {0};
+    struct wd_error err = {0};
+    assert_int_equal(parse_str(xml, &l, &err), 0);
+    assert_int_equal(l.n_keys, 6);
+    assert_string_equal(l.archived[0], "GLACIER");
+    assert_string_equal(l.archived[1], "DEEP_ARCHIVE");
+    for (size_t i = 2; i < 6; i++)
+        assert_null(l.archived[i]);
+    wd_s3_list_clear(&l);
+    assert_null(l.archived);
+
+    /* A class name longer than any S3 has is a server fault, not a reason to guess. */
+    static const char longer[] =
+        "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key>"
+        "<StorageClass>XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+        "</StorageClass></Contents></ListBucketResult>";
+    assert_int_equal(parse_str(longer, &l, &err), -1);
+    assert_null(l.keys);
+}
+
 static void test_list_truncated(void **state)
 {
     (void)state;
@@ -766,6 +799,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_complete),
+        cmocka_unit_test(test_list_storage_class),
         cmocka_unit_test(test_list_truncated),
         cmocka_unit_test(test_list_empty),
         cmocka_unit_test(test_list_token_without_truncation_is_dropped),
