@@ -10,7 +10,8 @@ s3rver lists keys raw (it ignores encoding-type=url) and escapes '<', '>' and "'
 XML 1.0 cannot carry ESC or CR: the hostile keys here hold LF (the next line then has no priority prefix,
 so journald would file it as a line of its own), double quotes and backslashes, which s3rver stores and
 lists faithfully; "<0>", ESC, CR and C1 controls travel in request IDs, widget IDs and attribute names
-(JSON escapes), which every store carries.
+(JSON escapes), which every store carries. On Ceph RGW, which lists URL-encoded keys faithfully, the keys
+themselves hold "\\n<0>", CR, ESC and C1 controls.
 """
 import json
 import os
@@ -26,6 +27,17 @@ CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]")  # any C0 but TAB, DE
 
 def body(**fields):
     return json.dumps(fields).encode()
+
+
+def rgw_requests():
+    """Keys only a faithful S3 holds and lists (URL-encoded): the issue's own "\\n<0>..." and ESC, CR, C1."""
+    forged = "\n<0>FORGED emergency line\r\n<1>\x1b[2J\x1b]0;t\x07\u009b"
+    return {
+        "0001-create" + forged: body(type="create", requestId="r1", widgetId="w1", owner="Ann Lee"),
+        "0002-bad" + forged: b"{not json",
+        "0003-missing <2>" + forged: body(type="delete", requestId="r3", widgetId="nowhere", owner="Ann Lee"),
+        "0004-update" + forged: body(type="update", requestId="r4", widgetId="w1", owner="Ann Lee", label="x"),
+    }
 
 
 def hostile_requests():
@@ -77,7 +89,7 @@ def case_server_errors(h, store):
 
 
 def main():
-    h = wdtest.Harness(__doc__)
+    h = wdtest.Harness(__doc__, rgw=True)
     for store in ("s3", "dynamodb"):
         with h.case("hostile-strings-%s" % store) as selected:
             if not selected:
@@ -98,6 +110,22 @@ def main():
             shown = "\n".join(lines)
             h.check("0003-bad-id \"\\x5C" in shown, "backslashes of a key are escaped",
                     "  log: %s" % run.log_path)
+    h.use_s3("rgw")
+    for store in ("s3", "dynamodb"):
+        with h.case("hostile-keys-rgw-%s" % store) as selected:
+            if not selected:
+                continue
+            run = h.drain_and_judge("hostile keys on RGW (%s)" % store, store, rgw_requests(), tag="inj-rgw-" + store)
+            lines = run.lines
+            forged = [line for line in lines if re.match(r"^<[0-2]>", line) or "FORGED" in line[:12]]
+            h.check(not forged, "RGW: no log line at priority 0-2, none starting with injected text",
+                    "  %s\n  log: %s" % ("\n  ".join(repr(line) for line in forged[:5]), run.log_path))
+            controls = [line for line in lines if CONTROL.search(line)]
+            h.check(not controls, "RGW: no control character in any log line",
+                    "  %s\n  log: %s" % ("\n  ".join(repr(line) for line in controls[:5]), run.log_path))
+            h.check(any("moved to" in line and "\\x0A<0>FORGED" in line for line in lines),
+                    "RGW: the dead-letter name is shown escaped", "  log: %s" % run.log_path)
+    h.use_s3("s3rver")
     for store in ("s3", "dynamodb"):
         with h.case("hostile-server-errors-%s" % store) as selected:
             if selected:
