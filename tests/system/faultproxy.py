@@ -627,20 +627,28 @@ class FaultProxy:
                     raise
         raise AssertionError("unreachable")
 
-    def _rewritten(self, req, resp):
-        """Applies the rewrite hook to resp in place."""
-        body = resp.body
+    @staticmethod
+    def _body_of(resp):
+        """The response's body, de-chunked."""
         if "chunked" in (resp.header("Transfer-Encoding") or "").lower():
-            body = _dechunk(body)
-        new = self.rewrite(req, int(resp.start.split(" ", 2)[1]), body)
-        if new is None:
-            return
+            return _dechunk(resp.body)
+        return resp.body
+
+    @staticmethod
+    def _replace_body(resp, new):
+        """Gives resp the body new, sent with a Content-Length (whatever the server's framing was)."""
         lines = resp.head.decode("latin-1").split("\r\n")
         keep = [line for line in lines[1:] if line and line.split(":", 1)[0].strip().lower() not in
                 ("content-length", "transfer-encoding", "content-md5", "etag")]
         resp.head = ("\r\n".join([lines[0]] + keep + ["Content-Length: %d" % len(new)]) + "\r\n\r\n").encode(
             "latin-1")
         resp.body = new
+
+    def _rewritten(self, req, resp):
+        """Applies the rewrite hook to resp in place."""
+        new = self.rewrite(req, int(resp.start.split(" ", 2)[1]), self._body_of(resp))
+        if new is not None:
+            self._replace_body(resp, new)
 
     def _send(self, conn, data):
         try:
@@ -754,39 +762,27 @@ class FaultProxy:
             return self._response(400, "Bad Request", body, "application/xml")
         return None
 
-    @staticmethod
-    def _overfull(resp, entries=1500):
+    @classmethod
+    def _overfull(cls, resp, entries=1500):
         """The listing page with invented keys added after the real ones, up to `entries` in all."""
-        if resp.header("Content-Length") is None:
-            return resp
-        text = resp.body.decode("utf-8", "replace")
+        text = cls._body_of(resp).decode("utf-8", "replace")
         have = text.count("<Contents>")
         extra = "".join("<Contents><Key>zz-overfull-%05d</Key><LastModified>2026-01-01T00:00:00.000Z"
                         "</LastModified><ETag>&quot;0&quot;</ETag><Size>2</Size><StorageClass>STANDARD"
                         "</StorageClass></Contents>" % i for i in range(max(0, entries - have)))
-        text = text.replace("</ListBucketResult>", extra + "</ListBucketResult>", 1)
-        body = text.encode("utf-8")
-        lines = resp.head.decode("latin-1").split("\r\n")
-        out = [line if not line.lower().startswith("content-length:") else "Content-Length: %d" % len(body)
-               for line in lines]
-        resp.head, resp.body = "\r\n".join(out).encode("latin-1"), body
+        cls._replace_body(resp, text.replace("</ListBucketResult>", extra + "</ListBucketResult>", 1).encode("utf-8"))
         return resp
 
     def _with_storage_classes(self, resp):
-        """The listing with the archived keys' <StorageClass> set to theirs (Content-Length fixed)."""
-        if resp.header("Content-Length") is None:
-            return resp
-        text = resp.body.decode("utf-8", "replace")
+        """The listing with the archived keys' <StorageClass> set to theirs (URL-encoded keys too)."""
+        text = self._body_of(resp).decode("utf-8", "replace")
         for key, mode in self.unreadable.items():
             if mode not in ("GLACIER", "DEEP_ARCHIVE"):
                 continue
-            pattern = r"(<Key>%s</Key>(?:(?!</Contents>).)*?<StorageClass>)[^<]*(</StorageClass>)" % re.escape(key)
-            text = re.sub(pattern, lambda m: m.group(1) + mode + m.group(2), text, flags=re.S)
-        body = text.encode("utf-8")
-        lines = resp.head.decode("latin-1").split("\r\n")
-        out = [line if not line.lower().startswith("content-length:") else "Content-Length: %d" % len(body)
-               for line in lines]
-        resp.head, resp.body = "\r\n".join(out).encode("latin-1"), body
+            for form in {key, urllib.parse.quote(key, safe="")}:
+                pattern = r"(<Key>%s</Key>(?:(?!</Contents>).)*?<StorageClass>)[^<]*(</StorageClass>)" % re.escape(form)
+                text = re.sub(pattern, lambda m: m.group(1) + mode + m.group(2), text, flags=re.S)
+        self._replace_body(resp, text.encode("utf-8"))
         return resp
 
     def _skew_check(self, req, service, method, skew_s, max_skew_s):

@@ -49,7 +49,7 @@ def check_store(h, what, store, store_name, expected, run):
 
 
 def case_unreadable(h, store):
-    tag = "unr-" + store
+    tag = "unr-%s-%s" % (h.s3_server, store)
     k = lambda n: "%s-%04d" % (tag, n)  # noqa: E731
     requests = {
         k(1): body(type="create", requestId="r1", widgetId="w1", owner="Ann Lee", label="one"),
@@ -71,7 +71,7 @@ def case_unreadable(h, store):
     bucket = h.create_bucket(tag + "-req")
     store_name = h.create_store(store, tag)
     h.load(bucket, requests)
-    with fx.FaultProxy(h.env["WD_S3_ENDPOINT"], unreadable=unreadable, name="fp-" + tag) as fp:
+    with fx.FaultProxy(h.s3_endpoint(), unreadable=unreadable, name="fp-" + tag) as fp:
         env = h.widgetd_env({"AWS_ENDPOINT_URL_S3": fp.endpoint})
         run = h.run_widgetd(h.old_flags(bucket, store, store_name) + ["--once"], name=tag + "-first", env=env)
         ops1 = fp.snapshot()["unreadable_ops"]
@@ -133,7 +133,7 @@ def case_unreadable(h, store):
 
 
 def case_long_name(h, store):
-    tag = "long-" + store
+    tag = "long-%s-%s" % (h.s3_server, store)
     # 1,020 bytes: a valid key; "dead-letter/" + it is not. Slashes keep s3rver's file names short.
     long_key = "/".join(["%s-%03d" % (tag, i) + "x" * (90 - len(tag)) for i in range(11)])[:1020]
     requests = {
@@ -146,7 +146,7 @@ def case_long_name(h, store):
     bucket = h.create_bucket(tag + "-req")
     store_name = h.create_store(store, tag)
     h.load(bucket, requests)
-    with fx.FaultProxy(h.env["WD_S3_ENDPOINT"], key_limit=True, name="fp-" + tag) as fp:
+    with fx.FaultProxy(h.s3_endpoint(), key_limit=True, name="fp-" + tag) as fp:
         env = h.widgetd_env({"AWS_ENDPOINT_URL_S3": fp.endpoint})
         run = h.run_widgetd(h.old_flags(bucket, store, store_name) + ["--once"], name=tag, env=env)
         refused = fp.snapshot()["unreadable_ops"].get("<too long>", {})
@@ -170,14 +170,19 @@ def case_long_name(h, store):
 
 
 def main():
-    h = wdtest.Harness(__doc__)
-    for store in ("s3", "dynamodb"):
-        with h.case("unreadable-%s" % store) as selected:
-            if selected:
-                case_unreadable(h, store)
-        with h.case("long-name-%s" % store) as selected:
-            if selected:
-                case_long_name(h, store)
+    h = wdtest.Harness(__doc__, rgw=True)
+    # Copies, metadata, markers and dead letters are S3's wire format: on s3rver and on Ceph RGW.
+    for server in h.s3_servers():
+        h.use_s3(server)
+        for store in ("s3", "dynamodb"):
+            name = store if server == "s3rver" else "%s-rgw" % store
+            with h.case("unreadable-%s" % name) as selected:
+                if selected:
+                    case_unreadable(h, store)
+            with h.case("long-name-%s" % name) as selected:
+                if selected:
+                    case_long_name(h, store)
+    h.use_s3("s3rver")
     h.finish()
 
 
