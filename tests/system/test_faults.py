@@ -157,7 +157,10 @@ def case_faults100_once(h, store, figures):
     # widgetd makes at most 3 attempts (a retry always on a fresh connection); libcurl resends once by
     # itself when a kept-alive connection dies before answering, which after the fresh-connection rule
     # can only follow a reset of the first attempt.
-    over = {k: v for k, v in faulted.items() if len(v) > 4 or (len(v) == 4 and v[0] != "reset")}
+    # A call key is shared by calls that are alike (the same PutItem body sent by two runs of a request),
+    # and libcurl's resend can only follow a reset: an attempt right after a reset may be libcurl's, so
+    # widgetd made at least len(v) - (resets before the last attempt) of them.
+    over = {k: v for k, v in faulted.items() if len(v) - sum(1 for x in v[:-1] if x == "reset") > 3}
     print("# faults100-%s: %d calls hit faults, %d attempts (%s), retries seen at the proxy %d; widgetd: %s"
           % (store, len(faulted), sum(len(v) for v in faulted.values()), snap["attempts_hist"], retries,
              {k: counts.get(k) for k in ("retries", "quota_refused", "failed", "attempts")}), flush=True)
@@ -167,8 +170,13 @@ def case_faults100_once(h, store, figures):
             "  %d calls did, e.g. %s\n  (a reset on a reused keep-alive connection is sent again at once by libcurl itself:"
             " \"Connection died, retrying a fresh connect\", unseen by widgetd's count and quota)"
             % (len(over), list(over.items())[:3]))
-    h.check(retries <= QUOTA_RETRIES, "retries stop at the retry quota: %d retries for %d failing calls (<= %d; "
-            "without a quota: %d)" % (retries, len(faulted), QUOTA_RETRIES, 2 * len(faulted)))
+    # The quota governs widgetd's retries; the proxy also sees libcurl's own resends after a reset, which
+    # widgetd neither sees nor counts (at most one per reset of a reused connection).
+    resends = sum(1 for v in faulted.values() for x in v[:-1] if x == "reset")
+    h.check(counts.get("retries", 0) <= QUOTA_RETRIES and retries <= QUOTA_RETRIES + resends,
+            "retries stop at the retry quota: widgetd %d, %d at the proxy for %d failing calls (<= %d, plus at "
+            "most %d libcurl resends after resets; without a quota: %d)"
+            % (counts.get("retries", 0), retries, len(faulted), QUOTA_RETRIES, resends, 2 * len(faulted)))
     want_ops = ("ListObjectsV2", "GetObject", "HeadObject", "PutObject", "CopyObject", "DeleteObject") if store == "s3" \
         else ("PutItem", "UpdateItem", "GetItem", "DeleteItem")
     theirs = sum(v for k, v in counts.get("calls", {}).items() if k in want_ops)
