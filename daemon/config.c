@@ -151,7 +151,8 @@ static int set_value(struct wd_config *cfg, const char *section, const char *key
         return set_bool(&cfg->verify_tls, value, err);
     if (IS("aws", "profile"))
         return set_str(&cfg->profile, value, err);
-    if (IS("daemon", "workers")) {
+    /* "workers" is the name of releases that ran one thread per call in flight; it stays accepted. */
+    if (IS("daemon", "calls_in_flight") || IS("daemon", "workers")) {
         if (set_int(&n, value, 1, 256, err) < 0)
             return -1;
         cfg->workers = (int)n;
