@@ -1,7 +1,6 @@
 /* Signed AWS calls: builds the URL and headers, signs them, sends them and retries by the policy. */
 #include "aws.h"
 
-#include <math.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -83,15 +82,6 @@ void wd_endpoint_clear(struct wd_endpoint *e)
     free(e->scheme);
     free(e->host);
     e->scheme = e->host = NULL;
-}
-
-static void sleep_seconds(double s)
-{
-    if (s <= 0)
-        return;
-    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
 }
 
 static void clear_key(struct signing_key_cache *k)
@@ -318,6 +308,6 @@ int wd_aws_call(struct wd_aws *aws, struct wd_http *http, const struct wd_aws_ca
             return -1;
         }
         atomic_fetch_add(&aws->retries, 1);
-        sleep_seconds(wd_retry_delay(&aws->retry, attempt));
+        wd_http_sleep(http, wd_retry_delay(&aws->retry, attempt));
     }
 }

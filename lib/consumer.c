@@ -1,21 +1,20 @@
 /*
- * The request pipeline: a pool of workers, each with its own HTTP client, and on the caller's thread the
- * driver that hands them tasks in the order that the scheduler (order.c, SPEC 4-5) allows. Workers only
- * run one task on one batch item and report back.
+ * The request pipeline: the driver hands tasks (list, read, apply + delete, dead-letter) to workers in
+ * the order that the scheduler (order.c, SPEC 4-5) allows. A worker is a fiber with its own HTTP client
+ * that runs one task on one batch item, its calls on the shared HTTP pool (http_pool.c), and reports back.
+ * Everything runs on the caller's thread: the pool resumes a worker when its call ends.
  */
 #include "consumer.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "escape.h"
+#include "fiber.h"
+#include "http_pool.h"
 #include "order.h"
 #include "s3_xml.h"
 #include "sigv4.h"
@@ -68,30 +67,33 @@ struct task {
     size_t index;
 };
 
+/* A fiber and its HTTP client: runs one task at a time. */
+struct worker {
+    struct wd_consumer *c;
+    struct wd_fiber *fiber;
+    struct wd_http *http;
+    struct task task;
+};
+
 struct wd_consumer {
     struct wd_consumer_config cfg;
     struct wd_aws *aws;
     wd_event_fn emit;
     void *ctx;
 
-    pthread_t *threads;
-    int n_threads;
-
-    pthread_mutex_t lock;
-    pthread_cond_t work_cv;
-    struct task *queue; /* pending tasks, FIFO */
-    size_t q_head, q_len, q_cap;
+    struct wd_http_pool *pool;
+    struct worker *workers; /* made as needed, up to cfg.workers: tasks in flight */
+    int n_workers;
+    struct worker **idle; /* workers free for a task */
+    int n_idle;
     size_t *done;     /* indexes of finished tasks */
-    size_t *finished; /* the scheduler's copy of done, taken under the lock */
+    size_t *finished; /* the driver's copy of done */
     size_t done_len, done_cap;
-    bool quit;
-
-    int efd;               /* eventfd: readable when tasks finished */
-    atomic_ulong progress; /* tasks finished, for the watchdog */
+    unsigned long progress; /* tasks finished, for the watchdog */
 
     /*
-     * The poll in progress and the scheduler, which keeps the holds between polls; touched only on the
-     * caller's thread (and by the LIST task while it runs alone).
+     * The poll in progress and the scheduler, which keeps the holds between polls. The LIST task fills
+     * the batch while it runs alone.
      */
     struct wd_order *order;
     bool polling, listing, stopping, broken;
@@ -102,10 +104,8 @@ struct wd_consumer {
     struct item *items; /* the current batch, in key order, as indexed by the scheduler */
     size_t n_items;
     size_t inflight;
-    /*
-     * Unreadable requests set aside by a marker, left in the bucket: never read again in this process
-     * (sorted, for bsearch). Written on the caller's thread between polls' listings, read by LIST.
-     */
+    /* Unreadable requests set aside by a marker, left in the bucket: never read again in this process
+     * (sorted, for bsearch). */
     char **aside;
     size_t n_aside, cap_aside;
 };
@@ -378,50 +378,26 @@ static void run_apply(struct wd_consumer *c, struct wd_http *http, struct item *
 static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_poll_stats *stats,
                       struct wd_error *err);
 
-static void *worker_main(void *arg)
+/* A worker's fiber: runs its task to the end, then reports back and is free again. */
+static void worker_run(void *arg)
 {
-    struct wd_consumer *c = arg;
-    struct wd_error err;
-    struct wd_http *http = wd_http_new(&c->cfg.http, &err);
-
-    pthread_mutex_lock(&c->lock);
-    for (;;) {
-        while (c->q_len == 0 && !c->quit)
-            pthread_cond_wait(&c->work_cv, &c->lock);
-        if (c->q_len == 0 && c->quit)
-            break;
-        struct task t = c->queue[c->q_head];
-        c->q_head = (c->q_head + 1) % c->q_cap;
-        c->q_len--;
-        pthread_mutex_unlock(&c->lock);
-
-        struct item *it = t.kind == TASK_LIST ? NULL : &c->items[t.index];
-        if (t.kind == TASK_LIST) {
-            c->list_rc = list_batch(c, http, &c->stats, &c->list_err);
-        } else if (http == NULL) {
-            it->err = err;
-            it->outcome = ST_FAILED;
-        } else if (t.kind == TASK_READ) {
-            run_read(c, http, it);
-        } else if (t.kind == TASK_APPLY) {
-            run_apply(c, http, it);
-        } else {
-            run_dead_letter(c, http, it);
-        }
-
-        pthread_mutex_lock(&c->lock);
-        c->done[c->done_len++] = t.index;
-        atomic_fetch_add(&c->progress, 1);
-        pthread_mutex_unlock(&c->lock);
-        /* Wake the scheduler in the event loop. */
-        uint64_t one = 1;
-        ssize_t w = write(c->efd, &one, sizeof(one));
-        (void)w; /* an eventfd counter cannot overflow here; EAGAIN still leaves it readable */
-        pthread_mutex_lock(&c->lock);
+    struct worker *w = arg;
+    struct wd_consumer *c = w->c;
+    struct task t = w->task;
+    if (t.kind == TASK_LIST) {
+        c->list_rc = list_batch(c, w->http, &c->stats, &c->list_err);
+    } else {
+        struct item *it = &c->items[t.index];
+        if (t.kind == TASK_READ)
+            run_read(c, w->http, it);
+        else if (t.kind == TASK_APPLY)
+            run_apply(c, w->http, it);
+        else
+            run_dead_letter(c, w->http, it);
     }
-    pthread_mutex_unlock(&c->lock);
-    wd_http_free(http);
-    return NULL;
+    c->done[c->done_len++] = t.index;
+    c->progress++;
+    c->idle[c->n_idle++] = w;
 }
 
 /* --- the driver: the scheduler decides, the workers run ----------------------------------------- */
@@ -440,14 +416,49 @@ static void clear_batch(struct wd_consumer *c)
     c->n_items = 0;
 }
 
+/* A free worker, made now when there is room; NULL with err when none can be made. */
+static struct worker *take_worker(struct wd_consumer *c, struct wd_error *err)
+{
+    if (c->n_idle > 0)
+        return c->idle[--c->n_idle];
+    if (c->n_workers == c->cfg.workers) {
+        wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "more tasks than workers");
+        return NULL;
+    }
+    struct worker *w = &c->workers[c->n_workers];
+    struct wd_http_options ho = c->cfg.http;
+    ho.pool = c->pool;
+    *w = (struct worker){.c = c};
+    if ((w->fiber = wd_fiber_new(0, err)) == NULL)
+        return NULL;
+    if ((w->http = wd_http_new(&ho, err)) == NULL) {
+        wd_fiber_free(w->fiber);
+        return NULL;
+    }
+    c->n_workers++;
+    return w;
+}
+
+/* Starts a task: it runs until its first call waits, or to its end when it needs none. */
 static void push_task(struct wd_consumer *c, enum task_kind kind, size_t index)
 {
+    struct wd_error err;
     c->inflight++;
-    pthread_mutex_lock(&c->lock);
-    c->queue[(c->q_head + c->q_len) % c->q_cap] = (struct task){kind, index};
-    c->q_len++;
-    pthread_cond_signal(&c->work_cv);
-    pthread_mutex_unlock(&c->lock);
+    struct worker *w = take_worker(c, &err);
+    if (w == NULL) {
+        /* No worker, no call: the task fails at once, like a call that could not be sent. */
+        if (kind == TASK_LIST) {
+            c->list_rc = -1;
+            c->list_err = err;
+        } else {
+            c->items[index].err = err;
+            c->items[index].outcome = ST_FAILED;
+        }
+        c->done[c->done_len++] = index;
+        return;
+    }
+    w->task = (struct task){kind, index};
+    wd_fiber_run(w->fiber, worker_run, w);
 }
 
 static int cmp_key(const void *a, const void *b)
@@ -707,36 +718,39 @@ int wd_consumer_start(struct wd_consumer *c, struct wd_error *err)
     c->polling = c->listing = true;
     c->list_rc = 0;
     push_task(c, TASK_LIST, LIST_TASK);
+    if (c->done_len > 0)
+        wd_http_pool_kick(c->pool); /* it ended without a call: the event loop must still hear of it */
     return 0;
+}
+
+/* Hands the finished tasks to the scheduler and starts what it lets go, until nothing more ends at once. */
+static void drive(struct wd_consumer *c)
+{
+    do {
+        size_t n_done = c->done_len;
+        memcpy(c->finished, c->done, n_done * sizeof(*c->finished));
+        c->done_len = 0;
+        for (size_t d = 0; d < n_done; d++) {
+            c->inflight--;
+            if (c->finished[d] == LIST_TASK)
+                on_listed(c);
+            else
+                on_finished(c, c->finished[d]);
+        }
+        if (c->polling)
+            dispatch(c);
+    } while (c->done_len > 0);
 }
 
 int wd_consumer_process(struct wd_consumer *c, bool *finished, struct wd_poll_stats *stats,
                         struct wd_error *err)
 {
-    uint64_t count;
-    ssize_t r = read(c->efd, &count, sizeof(count));
-    (void)r; /* EAGAIN: nothing new; the done queue below is the truth */
     *finished = false;
-
-    pthread_mutex_lock(&c->lock);
-    size_t n_done = c->done_len;
-    memcpy(c->finished, c->done, n_done * sizeof(*c->finished));
-    c->done_len = 0;
-    pthread_mutex_unlock(&c->lock);
-
-    for (size_t d = 0; d < n_done; d++) {
-        c->inflight--;
-        if (c->finished[d] == LIST_TASK) {
-            on_listed(c);
-            continue;
-        }
-        /* The lock handed the worker's writes over; only now does the scheduler see the outcome. */
-        on_finished(c, c->finished[d]);
-    }
-    if (!c->polling)
-        return 0;
-    dispatch(c);
-    if (c->inflight > 0)
+    /* Moves the calls on; the workers whose call ended go on, and those whose task ended report. */
+    if (wd_http_pool_run(c->pool, err) < 0)
+        return -1;
+    drive(c);
+    if (!c->polling || c->inflight > 0)
         return 0;
 
     /* Nothing runs and nothing more may start: the poll is over. */
@@ -766,12 +780,12 @@ bool wd_consumer_polling(const struct wd_consumer *c)
 
 int wd_consumer_fd(const struct wd_consumer *c)
 {
-    return c->efd;
+    return wd_http_pool_fd(c->pool);
 }
 
 unsigned long wd_consumer_progress(const struct wd_consumer *c)
 {
-    return atomic_load(&c->progress);
+    return c->progress;
 }
 
 /* --- life cycle ---------------------------------------------------------------------------------- */
@@ -797,35 +811,22 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
         .hold_min_s = c->cfg.hold_min_s,
         .hold_max_s = c->cfg.hold_max_s,
     };
-    c->efd = -1;
     c->aws = aws;
     c->emit = fn;
     c->ctx = ctx;
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->work_cv, NULL);
-    c->q_cap = (size_t)c->cfg.list_page + (size_t)c->cfg.workers;
-    c->done_cap = c->q_cap;
-    c->queue = calloc(c->q_cap, sizeof(*c->queue));
+    c->done_cap = (size_t)c->cfg.list_page + (size_t)c->cfg.workers + 1;
     c->done = calloc(c->done_cap, sizeof(*c->done));
     c->finished = calloc(c->done_cap, sizeof(*c->finished));
-    c->threads = calloc((size_t)c->cfg.workers, sizeof(*c->threads));
-    if (c->queue == NULL || c->done == NULL || c->finished == NULL || c->threads == NULL) {
+    c->workers = calloc((size_t)c->cfg.workers, sizeof(*c->workers));
+    c->idle = calloc((size_t)c->cfg.workers, sizeof(*c->idle));
+    if (c->done == NULL || c->finished == NULL || c->workers == NULL || c->idle == NULL) {
         wd_error_nomem(err);
         goto fail;
     }
     if ((c->order = wd_order_new(&oc, err)) == NULL)
         goto fail;
-    if ((c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
-        wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "eventfd: %s", strerror(errno));
+    if ((c->pool = wd_http_pool_new(c->cfg.workers, err)) == NULL)
         goto fail;
-    }
-    for (int i = 0; i < c->cfg.workers; i++) {
-        if (pthread_create(&c->threads[i], NULL, worker_main, c) != 0) {
-            wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "cannot start worker thread %d", i);
-            goto fail;
-        }
-        c->n_threads++;
-    }
     return c;
 fail:
     wd_consumer_free(c);
@@ -836,24 +837,26 @@ void wd_consumer_free(struct wd_consumer *c)
 {
     if (c == NULL)
         return;
-    pthread_mutex_lock(&c->lock);
-    c->quit = true;
-    pthread_cond_broadcast(&c->work_cv);
-    pthread_mutex_unlock(&c->lock);
-    for (int i = 0; i < c->n_threads; i++)
-        pthread_join(c->threads[i], NULL);
-    if (c->efd >= 0)
-        close(c->efd);
+    /* Calls in flight end within their timeouts; their results are dropped, the requests stay. */
+    while (c->pool != NULL && wd_http_pool_busy(c->pool)) {
+        struct wd_error err;
+        wd_http_pool_wait(c->pool, 1000);
+        if (wd_http_pool_run(c->pool, &err) < 0)
+            break;
+    }
+    for (int i = 0; i < c->n_workers; i++) {
+        wd_http_free(c->workers[i].http);
+        wd_fiber_free(c->workers[i].fiber);
+    }
+    wd_http_pool_free(c->pool);
     clear_batch(c);
     wd_order_free(c->order);
     for (size_t i = 0; i < c->n_aside; i++)
         free(c->aside[i]);
     free(c->aside);
-    free(c->threads);
-    free(c->queue);
+    free(c->workers);
+    free(c->idle);
     free(c->done);
     free(c->finished);
-    pthread_mutex_destroy(&c->lock);
-    pthread_cond_destroy(&c->work_cv);
     free(c);
 }

@@ -1,12 +1,16 @@
-/* HTTP calls through one libcurl easy handle per client; the handle's connection cache gives keep-alive. */
+/* One HTTP call through a libcurl easy handle: run on the client's pool from a fiber, else blocking. */
 #include "http.h"
 
 #include <curl/curl.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "fiber.h"
+#include "http_pool.h"
 
 #define DEFAULT_MAX_RESPONSE (16u * 1024 * 1024)
 
@@ -181,6 +185,9 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
         curl_easy_setopt(c, CURLOPT_CAINFO, h->opts.ca_file);
     if (h->opts.no_proxy)
         curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    bool pooled = h->opts.pool != NULL && wd_fiber_current() != NULL;
+    if (pooled)
+        curl_easy_setopt(c, CURLOPT_SHARE, wd_http_pool_share(h->opts.pool));
     /*
      * libcurl itself sends a request again, once, when a reused connection turns out to be dead before
      * any answer. A fresh connection for a retry keeps that to the first attempt: at most one extra send
@@ -222,7 +229,7 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 
-    CURLcode cc = curl_easy_perform(c);
+    CURLcode cc = pooled ? wd_http_pool_perform(h->opts.pool, c) : curl_easy_perform(c);
     if (sink.nomem) {
         wd_error_nomem(err);
         goto out;
@@ -269,6 +276,19 @@ void wd_http_response_clear(struct wd_http_response *r)
     r->status = 0;
     r->date[0] = '\0';
     r->etag[0] = '\0';
+}
+
+void wd_http_sleep(struct wd_http *h, double s)
+{
+    if (s <= 0)
+        return;
+    if (h->opts.pool != NULL && wd_fiber_current() != NULL) {
+        wd_http_pool_sleep(h->opts.pool, s);
+        return;
+    }
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
 }
 
 time_t wd_http_parse_date(const char *s)

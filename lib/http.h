@@ -17,9 +17,15 @@ struct wd_http_options {
     const char *ca_file; /* NULL: the system's CA bundle */
     bool verify_tls;
     bool no_proxy; /* never use a proxy from the environment (instance and container metadata are local) */
+    /*
+     * When set, a call made from a fiber runs on this pool while the fiber waits (http_pool.h); else, and
+     * outside any fiber, wd_http_send blocks. Borrowed: it must outlive the client.
+     */
+    struct wd_http_pool *pool;
 };
 
-/* One client per thread: not thread-safe, reuses its connections (keep-alive) across calls. */
+/* One client per thread or fiber: not thread-safe; reuses its connections (keep-alive) across calls, or the
+ * pool's when it has one. */
 struct wd_http;
 
 struct wd_http_request {
@@ -54,6 +60,9 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
                  struct wd_error *err);
 
 void wd_http_response_clear(struct wd_http_response *r);
+
+/* Waits seconds before a retry: the fiber waits on the pool when there is one, else the thread sleeps. */
+void wd_http_sleep(struct wd_http *h, double seconds);
 
 /* Parses an HTTP date (RFC 1123 and the older forms), or returns (time_t)-1. */
 time_t wd_http_parse_date(const char *s);

@@ -1,0 +1,164 @@
+/*
+ * Fibers on ucontext(3): makecontext gives each fiber its own stack; a switch saves one context with
+ * getcontext and continues another with setcontext (not swapcontext, which AddressSanitizer intercepts
+ * with a warning on stderr). Under AddressSanitizer every switch is announced, so that it knows which
+ * stack is live and never reports one fiber's frames as another's.
+ */
+#include "fiber.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define SAN_START(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
+#define SAN_FINISH(save, bottom, size) __sanitizer_finish_switch_fiber(save, bottom, size)
+#define SAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define SAN_START(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#define SAN_FINISH(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#define SAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/*
+ * A task's deepest path (jansson, expat, the signer, vsnprintf) uses a few tens of KB, more under the
+ * sanitizers; only the pages touched count towards memory, so the reserve is generous.
+ */
+#define DEFAULT_STACK (256u * 1024)
+
+struct wd_fiber {
+    ucontext_t ctx;  /* where the fiber goes on */
+    ucontext_t back; /* where the code that ran or resumed it goes on */
+    void *map;       /* the stack, with a guard page at its low end */
+    size_t map_size;
+    void (*fn)(void *);
+    void *arg;
+    bool made;     /* ctx holds the entry point (makecontext) */
+    bool returned; /* fn returned: idle */
+    void *fake_stack;
+};
+
+static _Thread_local struct wd_fiber *current;
+/* The stack of the code that ran or resumed the current fiber, for AddressSanitizer. */
+static _Thread_local const void *resumer_bottom;
+static _Thread_local size_t resumer_size;
+
+/* Saves the running context in save and continues at to; returns when something continues save. */
+static void switch_context(ucontext_t *save, ucontext_t *to)
+{
+    volatile bool back = false;
+    getcontext(save); /* returns a second time when save is continued */
+    if (!back) {
+        back = true;
+        setcontext(to);
+    }
+}
+
+static void *stack_base(const struct wd_fiber *f)
+{
+    return (char *)f->map + sysconf(_SC_PAGESIZE);
+}
+
+static size_t stack_size(const struct wd_fiber *f)
+{
+    return f->map_size - (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A fiber's first frame: runs one function after another, handing control back after each. */
+static void entry(void)
+{
+    SAN_FINISH(NULL, &resumer_bottom, &resumer_size);
+    for (;;) {
+        struct wd_fiber *f = current;
+        f->fn(f->arg);
+        f->returned = true;
+        wd_fiber_yield();
+    }
+}
+
+struct wd_fiber *wd_fiber_new(size_t size, struct wd_error *err)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size = ((size ? size : DEFAULT_STACK) + page - 1) / page * page;
+    struct wd_fiber *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        wd_error_nomem(err);
+        return NULL;
+    }
+    f->map_size = size + page;
+    f->map = mmap(NULL, f->map_size, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    /* An overflow hits the guard page and stops the process, rather than overwrite another fiber. */
+    if (f->map == MAP_FAILED || mprotect(f->map, page, PROT_NONE) < 0) {
+        wd_error_set(err, WD_ERR_NOMEM, 0, NULL, "cannot map a %zu-byte fiber stack: %s", size,
+                     strerror(errno));
+        if (f->map != MAP_FAILED)
+            munmap(f->map, f->map_size);
+        free(f);
+        return NULL;
+    }
+    f->returned = true;
+    return f;
+}
+
+void wd_fiber_free(struct wd_fiber *f)
+{
+    if (f == NULL)
+        return;
+    /* Frames parked on this stack leave their red zones poisoned; the addresses will be reused. */
+    SAN_UNPOISON(stack_base(f), stack_size(f));
+    munmap(f->map, f->map_size);
+    free(f);
+}
+
+/* Continues f until it yields; returns true when its function has returned. */
+static bool enter(struct wd_fiber *f)
+{
+    void *fake = NULL;
+    current = f;
+    SAN_START(&fake, stack_base(f), stack_size(f));
+    switch_context(&f->back, &f->ctx);
+    SAN_FINISH(fake, NULL, NULL);
+    current = NULL;
+    return f->returned;
+}
+
+bool wd_fiber_run(struct wd_fiber *f, void (*fn)(void *), void *arg)
+{
+    f->fn = fn;
+    f->arg = arg;
+    f->returned = false;
+    if (!f->made) {
+        getcontext(&f->ctx);
+        f->ctx.uc_stack.ss_sp = stack_base(f);
+        f->ctx.uc_stack.ss_size = stack_size(f);
+        f->ctx.uc_link = NULL; /* entry() never returns */
+        makecontext(&f->ctx, entry, 0);
+        f->made = true;
+    }
+    return enter(f);
+}
+
+bool wd_fiber_resume(struct wd_fiber *f)
+{
+    return enter(f);
+}
+
+void wd_fiber_yield(void)
+{
+    struct wd_fiber *f = current;
+    SAN_START(&f->fake_stack, resumer_bottom, resumer_size);
+    switch_context(&f->ctx, &f->back);
+    SAN_FINISH(f->fake_stack, &resumer_bottom, &resumer_size);
+}
+
+struct wd_fiber *wd_fiber_current(void)
+{
+    return current;
+}
