@@ -33,7 +33,7 @@ void wd_config_defaults(struct wd_config *cfg)
         .dead_letter_prefix = strdup("dead-letter/"),
         .path_style = WD_PATH_STYLE_AUTO,
         .verify_tls = true,
-        .workers = 32,
+        .calls_in_flight = 32,
         .poll_interval_ms = 100,
         .poll_max_interval_ms = 20000,
         .connect_timeout_ms = 3000,
@@ -153,9 +153,9 @@ static int set_value(struct wd_config *cfg, const char *section, const char *key
         return set_str(&cfg->profile, value, err);
     /* "workers" is the name of releases that ran one thread per call in flight; it stays accepted. */
     if (IS("daemon", "calls_in_flight") || IS("daemon", "workers")) {
-        if (set_int(&n, value, 1, 256, err) < 0)
+        if (set_int(&n, value, 1, WD_MAX_CALLS_IN_FLIGHT, err) < 0)
             return -1;
-        cfg->workers = (int)n;
+        cfg->calls_in_flight = (int)n;
         return 0;
     }
     if (IS("daemon", "poll_interval_ms")) {

@@ -30,6 +30,12 @@ struct wd_origin {
     const char *name;
 };
 
+/*
+ * Each call in flight costs a connection, a curl handle and a fiber's stack (about 40 KB together, README
+ * "Performance"), so the most allowed keeps memory bounded whatever the file says.
+ */
+#define WD_MAX_CALLS_IN_FLIGHT 1024
+
 struct wd_config {
     char *requests_bucket;
     char *requests_prefix;
@@ -46,7 +52,7 @@ struct wd_config {
     char *ca_file;
     bool verify_tls;
     char *profile;
-    int workers;
+    int calls_in_flight; /* [daemon] calls_in_flight (old name: workers) */
     int poll_interval_ms;
     int poll_max_interval_ms;
     long connect_timeout_ms;

@@ -1,6 +1,6 @@
 /*
  * The scheduling loop. sd-event owns everything that happens: the poll timer (with idle back-off), the
- * pipeline's wake-ups (an eventfd the worker threads write), SIGTERM/SIGINT/SIGHUP, the watchdog and
+ * pipeline (one epoll fd that holds its HTTP sockets and timers), SIGTERM/SIGINT/SIGHUP, the watchdog and
  * the STATUS= line. A poll runs asynchronously, so signals are handled while requests are in flight.
  */
 #include "loop.h"
@@ -167,9 +167,11 @@ static void swap_config(struct loop *l)
     wd_log_set_level(l->svc->cfg.log_level);
     l->interval_us = (uint64_t)l->svc->cfg.poll_interval_ms * 1000;
     wd_log(LOG_NOTICE,
-           "configuration reloaded: requests bucket '%s', %s store '%s', %d workers; credentials from %s",
+           "configuration reloaded: requests bucket '%s', %s store '%s', %d calls in flight; credentials "
+           "from %s",
            l->svc->cfg.requests_bucket, l->svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
-           l->svc->cfg.store_name, l->svc->cfg.workers, wd_credentials_provider_source(l->svc->creds));
+           l->svc->cfg.store_name, l->svc->cfg.calls_in_flight,
+           wd_credentials_provider_source(l->svc->creds));
     wd_config_log_warnings(&l->svc->cfg, l->src->path);
     wd_notify_ready();
 }
@@ -309,8 +311,8 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
 
     /*
      * sd-event delivers signals through a signalfd, which needs them blocked first, and blocked before
-     * the worker threads start: they inherit the mask, and a thread that does not block SIGHUP would
-     * take its default action (exit).
+     * any thread starts (libcurl's resolver threads): they inherit the mask, and a thread that does not
+     * block SIGHUP would take its default action (exit).
      */
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -351,11 +353,12 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
     sd_event_source_set_enabled(l.status, SD_EVENT_ON);
     l.rate_since = now_usec(&l);
 
-    wd_log(LOG_INFO,
-           "widgetd %s started: requests bucket '%s', %s store '%s', %d workers%s; credentials from %s",
-           WIDGETD_VERSION, l.svc->cfg.requests_bucket,
-           l.svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb", l.svc->cfg.store_name,
-           l.svc->cfg.workers, once ? ", once" : "", wd_credentials_provider_source(l.svc->creds));
+    wd_log(
+        LOG_INFO,
+        "widgetd %s started: requests bucket '%s', %s store '%s', %d calls in flight%s; credentials from %s",
+        WIDGETD_VERSION, l.svc->cfg.requests_bucket, l.svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
+        l.svc->cfg.store_name, l.svc->cfg.calls_in_flight, once ? ", once" : "",
+        wd_credentials_provider_source(l.svc->creds));
     wd_config_log_warnings(&l.svc->cfg, src->path);
     wd_notify_ready();
     update_status(&l);

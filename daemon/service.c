@@ -56,7 +56,7 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
                   .name = c->store_name,
                   .s3 = &s->s3,
                   .ddb = &s->ddb},
-        .workers = c->workers,
+        .calls_in_flight = c->calls_in_flight,
         .list_page = 1000,
         .once = once,
         .hold_min_s = 1.0,

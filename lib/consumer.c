@@ -82,7 +82,7 @@ struct wd_consumer {
     void *ctx;
 
     struct wd_http_pool *pool;
-    struct worker *workers; /* made as needed, up to cfg.workers: tasks in flight */
+    struct worker *workers; /* made as needed, up to cfg.calls_in_flight */
     int n_workers;
     struct worker **idle; /* workers free for a task */
     int n_idle;
@@ -421,7 +421,7 @@ static struct worker *take_worker(struct wd_consumer *c, struct wd_error *err)
 {
     if (c->n_idle > 0)
         return c->idle[--c->n_idle];
-    if (c->n_workers == c->cfg.workers) {
+    if (c->n_workers == c->cfg.calls_in_flight) {
         wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "more tasks than workers");
         return NULL;
     }
@@ -799,14 +799,14 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
         return NULL;
     }
     c->cfg = *cfg;
-    if (c->cfg.workers < 1)
-        c->cfg.workers = 1;
+    if (c->cfg.calls_in_flight < 1)
+        c->cfg.calls_in_flight = 1;
     if (c->cfg.list_page < 1 || c->cfg.list_page > 1000)
         c->cfg.list_page = 1000;
     struct wd_order_config oc = {
         .batch_max = (size_t)c->cfg.list_page,
-        .max_tasks = (size_t)c->cfg.workers,
-        .read_ahead = (size_t)c->cfg.workers * 4,
+        .max_tasks = (size_t)c->cfg.calls_in_flight,
+        .read_ahead = (size_t)c->cfg.calls_in_flight * 4,
         .once = c->cfg.once,
         .hold_min_s = c->cfg.hold_min_s,
         .hold_max_s = c->cfg.hold_max_s,
@@ -814,18 +814,18 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
     c->aws = aws;
     c->emit = fn;
     c->ctx = ctx;
-    c->done_cap = (size_t)c->cfg.list_page + (size_t)c->cfg.workers + 1;
+    c->done_cap = (size_t)c->cfg.list_page + (size_t)c->cfg.calls_in_flight + 1;
     c->done = calloc(c->done_cap, sizeof(*c->done));
     c->finished = calloc(c->done_cap, sizeof(*c->finished));
-    c->workers = calloc((size_t)c->cfg.workers, sizeof(*c->workers));
-    c->idle = calloc((size_t)c->cfg.workers, sizeof(*c->idle));
+    c->workers = calloc((size_t)c->cfg.calls_in_flight, sizeof(*c->workers));
+    c->idle = calloc((size_t)c->cfg.calls_in_flight, sizeof(*c->idle));
     if (c->done == NULL || c->finished == NULL || c->workers == NULL || c->idle == NULL) {
         wd_error_nomem(err);
         goto fail;
     }
     if ((c->order = wd_order_new(&oc, err)) == NULL)
         goto fail;
-    if ((c->pool = wd_http_pool_new(c->cfg.workers, err)) == NULL)
+    if ((c->pool = wd_http_pool_new(c->cfg.calls_in_flight, err)) == NULL)
         goto fail;
     return c;
 fail:

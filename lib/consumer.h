@@ -1,7 +1,8 @@
 /*
  * The pipeline (SPEC sections 4-5): list the requests bucket, read each request, apply it to the store,
- * then delete it; bad requests are set aside in the dead-letter location. Many requests run at once on a
- * pool of worker threads; requests of one widget run one at a time, in key order.
+ * then delete it; bad requests are set aside in the dead-letter location. Many requests run at once, each
+ * task in a fiber whose calls share one HTTP pool, all on the caller's thread; requests of one widget run
+ * one at a time, in key order.
  */
 #ifndef WD_CONSUMER_H
 #define WD_CONSUMER_H
@@ -23,11 +24,11 @@ struct wd_consumer_config {
     const char *dead_letter_prefix; /* "dead-letter/" */
     const struct wd_s3 *s3;         /* the requests bucket's S3 (and the S3 store's) */
     struct wd_store store;
-    int workers;       /* requests in flight */
-    int list_page;     /* keys per ListObjectsV2 call, at most 1000 */
-    bool once;         /* a request that failed stays untouched for the rest of the run */
-    double hold_min_s; /* daemon mode: first wait before a failed request is tried again */
-    double hold_max_s; /* daemon mode: longest wait */
+    int calls_in_flight; /* tasks at once, each with at most one call in flight */
+    int list_page;       /* keys per ListObjectsV2 call, at most 1000 */
+    bool once;           /* a request that failed stays untouched for the rest of the run */
+    double hold_min_s;   /* daemon mode: first wait before a failed request is tried again */
+    double hold_max_s;   /* daemon mode: longest wait */
     struct wd_http_options http;
 };
 
@@ -78,7 +79,8 @@ void wd_consumer_free(struct wd_consumer *c);
  * A poll lists up to one page of requests and processes them to an outcome (or until they fail and are
  * held). It runs asynchronously so the caller's event loop stays responsive: wd_consumer_start() begins
  * one; whenever wd_consumer_fd() is readable, wd_consumer_process() moves it on and sets *finished (and
- * fills stats) when it is over. Events are emitted from wd_consumer_process() only.
+ * fills stats) when it is over. Events are emitted from wd_consumer_process() only. wd_consumer_fd() is an
+ * epoll fd: level-triggered, it stays readable while there is work, and it needs no timer beside it.
  */
 int wd_consumer_start(struct wd_consumer *c, struct wd_error *err);
 int wd_consumer_process(struct wd_consumer *c, bool *finished, struct wd_poll_stats *stats,

@@ -18,26 +18,36 @@
 
 #include "fiber.h"
 
-/* Rounds of "start what the fibers just asked for" per run, before the event loop gets a turn. */
-#define MAX_ROUNDS 4
+/* Rounds of "start what the resumed fibers just asked for" per run, before the event loop gets a turn. */
+#define MAX_ROUNDS 16
 
-/* A fiber waiting for its transfer to end or its sleep to be over; lives on the fiber's stack. */
+/* A fiber waiting for its transfer to end; lives on the fiber's stack. */
 struct waiter {
     struct wd_fiber *fiber;
     CURLcode result;
     bool done;
-    uint64_t wake_ns;    /* a sleep's end */
-    struct waiter *next; /* in the sleepers' list, then in the list of fibers to resume */
+    struct waiter *next; /* in the list of fibers to resume */
+};
+
+/* A fiber waiting for a time: a slot of the pool's, free when fiber is NULL. */
+struct sleeper {
+    struct wd_fiber *fiber;
+    uint64_t wake_ns;
 };
 
 struct wd_http_pool {
     CURLM *multi;
     CURLSH *share;
     int epfd, tfd, kfd;
-    uint64_t curl_due_ns; /* when curl wants CURL_SOCKET_TIMEOUT; 0: never */
-    uint64_t armed_ns;    /* what the timerfd is set to; 0: disarmed */
-    struct waiter *sleepers;
-    long transfers; /* added to the multi handle and not yet removed */
+    uint64_t curl_due_ns;     /* when curl wants CURL_SOCKET_TIMEOUT; 0: never */
+    uint64_t armed_ns;        /* what the timerfd is set to; 0: disarmed */
+    struct sleeper *sleepers; /* one per transfer the pool allows: a fiber sleeps or has a transfer */
+    long max, n_sleeping;
+    long transfers;       /* added to the multi handle and not yet removed */
+    unsigned char *watch; /* by socket: 1 while curl watches it (parked sockets are 0) */
+    size_t watch_cap;
+    bool running; /* inside wd_http_pool_run() */
+    bool kicked;  /* the eventfd is readable */
 };
 
 static uint64_t mono_ns(void)
@@ -47,41 +57,84 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Sets the timerfd to the earliest of curl's timer and the sleeps' ends. */
-static void rearm(struct wd_http_pool *p)
+/* The earliest of curl's timer and the sleeps' ends; 0: none. */
+static uint64_t next_due(const struct wd_http_pool *p)
 {
     uint64_t due = p->curl_due_ns;
-    for (const struct waiter *w = p->sleepers; w != NULL; w = w->next)
-        if (due == 0 || w->wake_ns < due)
-            due = w->wake_ns;
-    if (due == p->armed_ns)
+    for (long i = 0; p->n_sleeping > 0 && i < p->max; i++)
+        if (p->sleepers[i].fiber != NULL && (due == 0 || p->sleepers[i].wake_ns < due))
+            due = p->sleepers[i].wake_ns;
+    return due;
+}
+
+/*
+ * Makes sure that wd_http_pool_run() comes in time for what is due. Due now: run() goes on while anything
+ * is, and outside it one kick brings it. Due later: the timerfd is set only when it would wake too late,
+ * since waking early costs one spurious run, and curl moves its timer at nearly every step.
+ */
+static void rearm(struct wd_http_pool *p)
+{
+    uint64_t due = next_due(p), now = mono_ns();
+    if (due == 0)
+        return;
+    if (due <= now) {
+        if (!p->running && !p->kicked)
+            wd_http_pool_kick(p);
+        return;
+    }
+    if (p->armed_ns > now && p->armed_ns <= due)
         return;
     struct itimerspec its = {
         .it_value = {.tv_sec = (time_t)(due / 1000000000u), .tv_nsec = (long)(due % 1000000000u)}};
-    /* An absolute time in the past fires at once; a zero value disarms. */
     if (timerfd_settime(p->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
         p->armed_ns = due;
 }
 
+static bool watched(const struct wd_http_pool *p, int fd)
+{
+    return fd >= 0 && (size_t)fd < p->watch_cap && p->watch[fd];
+}
+
+static int set_watched(struct wd_http_pool *p, int fd, bool on)
+{
+    if ((size_t)fd >= p->watch_cap) {
+        if (!on)
+            return 0;
+        size_t cap = p->watch_cap ? p->watch_cap : 64;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        unsigned char *n = realloc(p->watch, cap);
+        if (n == NULL)
+            return -1;
+        memset(n + p->watch_cap, 0, cap - p->watch_cap);
+        p->watch = n;
+        p->watch_cap = cap;
+    }
+    p->watch[fd] = on;
+    return 0;
+}
+
+/*
+ * A kept-alive connection is given back after every call (CURL_POLL_REMOVE) and taken again for the next
+ * one. It stays in the epoll set meanwhile, as parked: one epoll_ctl per call instead of three. A parked
+ * socket that turns readable (the server closed it) is taken out then; one that curl closes leaves the
+ * set by itself, and a new socket on its number is added afresh.
+ */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     struct wd_http_pool *p = userp;
-    (void)easy;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(p->epfd, EPOLL_CTL_DEL, s, NULL); /* fails harmlessly when curl closed it already */
-        curl_multi_assign(p->multi, s, NULL);
-        return 0;
-    }
+    (void)easy, (void)socketp;
+    if (what == CURL_POLL_REMOVE)
+        return set_watched(p, s, false);
     struct epoll_event ev = {
         .events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
         .data.fd = s,
     };
-    if (socketp != NULL)
-        return epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev) == 0 ? 0 : -1;
-    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, s, &ev) < 0 &&
-        (errno != EEXIST || epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev) < 0))
+    if (set_watched(p, s, true) < 0)
         return -1;
-    curl_multi_assign(p->multi, s, p);
+    if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, s, &ev) < 0 &&
+        (errno != ENOENT || epoll_ctl(p->epfd, EPOLL_CTL_ADD, s, &ev) < 0))
+        return -1;
     return 0;
 }
 
@@ -102,9 +155,11 @@ struct wd_http_pool *wd_http_pool_new(long max_transfers, struct wd_error *err)
         return NULL;
     }
     p->epfd = p->tfd = p->kfd = -1;
+    p->max = max_transfers > 0 ? max_transfers : 1;
+    p->sleepers = calloc((size_t)p->max, sizeof(*p->sleepers));
     p->multi = curl_multi_init();
     p->share = curl_share_init();
-    if (p->multi == NULL || p->share == NULL) {
+    if (p->sleepers == NULL || p->multi == NULL || p->share == NULL) {
         wd_error_nomem(err);
         goto fail;
     }
@@ -147,6 +202,8 @@ void wd_http_pool_free(struct wd_http_pool *p)
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]);
+    free(p->sleepers);
+    free(p->watch);
     free(p);
 }
 
@@ -169,29 +226,43 @@ static int multi_error(CURLMcode mc, struct wd_error *err)
 int wd_http_pool_run(struct wd_http_pool *p, struct wd_error *err)
 {
     struct epoll_event evs[64];
-    int running, n = epoll_wait(p->epfd, evs, 64, 0);
+    int running, rc = 0, n = epoll_wait(p->epfd, evs, 64, 0);
     uint64_t drain;
+    p->running = true;
     for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
         if (fd == p->tfd || fd == p->kfd) {
             ssize_t r = read(fd, &drain, sizeof(drain));
             (void)r; /* EAGAIN: already drained; the deadlines below are the truth */
+            if (fd == p->kfd)
+                p->kicked = false;
+            else
+                p->armed_ns = 0;
+            continue;
+        }
+        if (!watched(p, fd)) {
+            epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL); /* parked, and the server closed it or spoke */
             continue;
         }
         int mask = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                    (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                    (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
         CURLMcode mc = curl_multi_socket_action(p->multi, fd, mask, &running);
-        if (mc != CURLM_OK)
-            return multi_error(mc, err);
+        if (mc != CURLM_OK) {
+            rc = multi_error(mc, err);
+            goto out;
+        }
     }
+    /* Resumed fibers start new transfers and sleeps: go on while something is due now, within reason. */
     for (int round = 0; round < MAX_ROUNDS; round++) {
         uint64_t now = mono_ns();
         if (p->curl_due_ns != 0 && p->curl_due_ns <= now) {
             p->curl_due_ns = 0;
             CURLMcode mc = curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-            if (mc != CURLM_OK)
-                return multi_error(mc, err);
+            if (mc != CURLM_OK) {
+                rc = multi_error(mc, err);
+                goto out;
+            }
         }
         /* Every ended transfer first: resuming a fiber changes the multi handle under the messages. */
         struct waiter *ready = NULL, **tail = &ready;
@@ -208,20 +279,18 @@ int wd_http_pool_run(struct wd_http_pool *p, struct wd_error *err)
             *tail = w;
             tail = &w->next;
         }
-        for (struct waiter **s = &p->sleepers; *s != NULL;) {
-            struct waiter *w = *s;
-            if (w->wake_ns > now) {
-                s = &w->next;
-                continue;
+        /* Sleeps that are over: the slot is freed, and the fiber resumed after the transfers. */
+        struct wd_fiber *woken[16];
+        size_t n_woken = 0;
+        for (long i = 0; p->n_sleeping > 0 && i < p->max && n_woken < 16; i++) {
+            struct sleeper *z = &p->sleepers[i];
+            if (z->fiber != NULL && z->wake_ns <= now) {
+                woken[n_woken++] = z->fiber;
+                z->fiber = NULL;
+                p->n_sleeping--;
             }
-            *s = w->next;
-            w->done = true;
-            w->next = NULL;
-            *tail = w;
-            tail = &w->next;
         }
-        rearm(p);
-        if (ready == NULL)
+        if (ready == NULL && n_woken == 0 && (p->curl_due_ns == 0 || p->curl_due_ns > mono_ns()))
             break;
         while (ready != NULL) {
             /* The waiter lives on the fiber's stack: read what is needed before the fiber goes on. */
@@ -229,8 +298,13 @@ int wd_http_pool_run(struct wd_http_pool *p, struct wd_error *err)
             wd_fiber_resume(ready->fiber);
             ready = next;
         }
+        for (size_t i = 0; i < n_woken; i++)
+            wd_fiber_resume(woken[i]);
     }
-    return 0;
+out:
+    p->running = false;
+    rearm(p); /* what is still due: a kick or the timer brings the next run */
+    return rc;
 }
 
 void wd_http_pool_wait(struct wd_http_pool *p, int timeout_ms)
@@ -242,13 +316,14 @@ void wd_http_pool_wait(struct wd_http_pool *p, int timeout_ms)
 void wd_http_pool_kick(struct wd_http_pool *p)
 {
     uint64_t one = 1;
+    p->kicked = true;
     ssize_t w = write(p->kfd, &one, sizeof(one));
     (void)w; /* an eventfd counter cannot overflow here; EAGAIN still leaves it readable */
 }
 
 bool wd_http_pool_busy(const struct wd_http_pool *p)
 {
-    return p->transfers > 0 || p->sleepers != NULL;
+    return p->transfers > 0 || p->n_sleeping > 0;
 }
 
 CURLcode wd_http_pool_perform(struct wd_http_pool *p, CURL *easy)
@@ -268,12 +343,16 @@ CURLcode wd_http_pool_perform(struct wd_http_pool *p, CURL *easy)
 
 void wd_http_pool_sleep(struct wd_http_pool *p, double seconds)
 {
-    if (seconds <= 0)
-        return;
-    struct waiter w = {.fiber = wd_fiber_current(), .wake_ns = mono_ns() + (uint64_t)(seconds * 1e9)};
-    w.next = p->sleepers;
-    p->sleepers = &w;
+    struct wd_fiber *self = wd_fiber_current();
+    long i = 0;
+    while (i < p->max && p->sleepers[i].fiber != NULL)
+        i++;
+    if (seconds <= 0 || i == p->max)
+        return; /* no slot: more fibers than the pool allows transfers, so the retry goes at once */
+    p->sleepers[i] = (struct sleeper){self, mono_ns() + (uint64_t)(seconds * 1e9)};
+    p->n_sleeping++;
     rearm(p);
-    while (!w.done)
+    /* wd_http_pool_run() frees the slot when the time has come. */
+    while (p->sleepers[i].fiber == self)
         wd_fiber_yield();
 }

@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wd_config_defaults(&cfg);
     int rc = read_config(&cfg, &err);
     if (rc == 0) {
-        FUZZ_CHECK(cfg.workers >= 1 && cfg.workers <= 256);
+        FUZZ_CHECK(cfg.calls_in_flight >= 1 && cfg.calls_in_flight <= WD_MAX_CALLS_IN_FLIGHT);
         FUZZ_CHECK(cfg.poll_interval_ms >= 10 && cfg.poll_interval_ms <= 3600000);
         FUZZ_CHECK(cfg.poll_max_interval_ms >= 10 && cfg.poll_max_interval_ms <= 3600000);
         FUZZ_CHECK(cfg.connect_timeout_ms >= 100 && cfg.connect_timeout_ms <= 600000);

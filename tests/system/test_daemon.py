@@ -544,9 +544,9 @@ def case_reload(r, store):
                     "  datagram %r (our clock %.3f)" % (rel.text, rel.t))
             _, rd = d.wait_ready(since=ir + 1, timeout=15)
             r.check(rd is not None, "READY=1 after RELOADING=1", d.show_msgs(n0))
-        r.check(d.wait_log(lambda text: re.search(r"(?m)^<5>configuration reloaded: .*'%s'.*4 workers" % second,
+        r.check(d.wait_log(lambda text: re.search(r"(?m)^<5>configuration reloaded: .*'%s'.*4 calls in flight" % second,
                                                   text) is not None, 10),
-                "log: configuration reloaded (new store, 4 workers)", d.tail(5))
+                "log: configuration reloaded (new store, 4 calls in flight)", d.tail(5))
         nlines = len(d.lines())
         batch2 = generated(20, 52, first_key=1000)
         load_live(h, bucket, batch2)

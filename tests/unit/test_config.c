@@ -76,7 +76,7 @@ static void test_good_file(void **state)
     assert_string_equal(cfg.store_name, "widgets");
     assert_string_equal(cfg.region, "eu-west-1");
     assert_int_equal(cfg.path_style, WD_PATH_STYLE_YES);
-    assert_int_equal(cfg.workers, 8);
+    assert_int_equal(cfg.calls_in_flight, 8);    /* "workers", the old name, still sets it */
     assert_int_equal(cfg.poll_interval_ms, 100); /* default kept */
     assert_true(cfg.verify_tls);
     wd_config_clear(&cfg);
@@ -109,6 +109,8 @@ static void test_errors_name_file_and_line(void **state)
     expect_error("[store]\nkind = mysql\n", 2, "mysql");
     expect_error("[daemon]\n\nworkers = many\n", 3, "workers");
     expect_error("[daemon]\nworkers = 0\n", 2, "workers");
+    expect_error("[daemon]\ncalls_in_flight = 0\n", 2, "calls_in_flight");
+    expect_error("[daemon]\ncalls_in_flight = 1025\n", 2, "from 1 to 1024");
     expect_error("[aws]\nverify_tls = maybe\n", 2, "verify_tls");
     expect_error("[requests]\nthis is not ini\n", 2, "syntax");
     /* First error wins, even when later lines are also bad. */
