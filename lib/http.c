@@ -14,10 +14,20 @@
 
 #define DEFAULT_MAX_RESPONSE (16u * 1024 * 1024)
 
+/* The suppressed headers and room for a call's own: AWS calls send about ten. */
+#define MAX_HEADERS 32
+
 struct wd_http {
     CURL *curl;
     struct wd_http_options opts;
     char *ca_file;
+    /*
+     * The request's header list, reused from call to call: the lines are written into one buffer and
+     * the list's nodes point into it, so a call allocates nothing for its headers once the buffer has
+     * grown to fit. The buffer is wiped after each call: it holds the Authorization value.
+     */
+    struct curl_slist nodes[MAX_HEADERS];
+    struct wd_buf lines;
 };
 
 struct sink {
@@ -62,6 +72,7 @@ void wd_http_free(struct wd_http *h)
         return;
     if (h->curl != NULL)
         curl_easy_cleanup(h->curl);
+    wd_buf_free_secure(&h->lines);
     free(h->ca_file);
     free(h);
 }
@@ -154,7 +165,6 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
                  struct wd_error *err)
 {
     struct curl_slist *hdrs = NULL;
-    struct wd_buf line = {0};
     char errbuf[CURL_ERROR_SIZE] = "";
     int rc = -1;
     CURL *c = h->curl;
@@ -211,22 +221,41 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
 
     /* Only the signed headers go out: no "Expect: 100-continue" round trip, no form content type. */
     static const char *const suppress[] = {"Expect:", "Content-Type:", "Accept:"};
-    for (size_t i = 0; i < sizeof(suppress) / sizeof(suppress[0]); i++) {
-        struct curl_slist *n = curl_slist_append(hdrs, suppress[i]);
-        if (n == NULL)
+    size_t n_suppress = sizeof(suppress) / sizeof(suppress[0]), n = 0;
+    size_t at[MAX_HEADERS];
+    if (n_suppress + req->n_headers > MAX_HEADERS) {
+        wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "%s %s: too many headers (%zu)", req->method, req->url,
+                     req->n_headers);
+        goto out;
+    }
+    /* Sized first, so that the buffer never moves while a secret is in it (a move frees unwiped). */
+    size_t need = 0;
+    for (size_t i = 0; i < n_suppress; i++)
+        need += strlen(suppress[i]) + 1;
+    for (size_t i = 0; i < req->n_headers; i++)
+        need += strlen(req->headers[i].name) + 2 + strlen(req->headers[i].value) + 1;
+    if (h->lines.cap < need + 1) {
+        wd_buf_free_secure(&h->lines);
+        if (wd_buf_reserve(&h->lines, need + 1) < 0)
             goto nomem;
-        hdrs = n;
+    }
+    wd_buf_reset(&h->lines);
+    for (size_t i = 0; i < n_suppress; i++) {
+        at[n++] = h->lines.len;
+        if (wd_buf_append(&h->lines, suppress[i], strlen(suppress[i]) + 1) < 0)
+            goto nomem;
     }
     for (size_t i = 0; i < req->n_headers; i++) {
-        wd_buf_reset(&line);
-        if (wd_buf_append_str(&line, req->headers[i].name) < 0 || wd_buf_append(&line, ": ", 2) < 0 ||
-            wd_buf_append_str(&line, req->headers[i].value) < 0)
+        at[n++] = h->lines.len;
+        if (wd_buf_append_str(&h->lines, req->headers[i].name) < 0 || wd_buf_append(&h->lines, ": ", 2) < 0 ||
+            wd_buf_append_str(&h->lines, req->headers[i].value) < 0 || wd_buf_append(&h->lines, "", 1) < 0)
             goto nomem;
-        struct curl_slist *n = curl_slist_append(hdrs, line.data);
-        if (n == NULL)
-            goto nomem;
-        hdrs = n;
     }
+    /* Only now, with the buffer grown to its size, can the nodes point into it. */
+    for (size_t i = 0; i < n; i++)
+        h->nodes[i] =
+            (struct curl_slist){.data = h->lines.data + at[i], .next = i + 1 < n ? &h->nodes[i + 1] : NULL};
+    hdrs = h->nodes;
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 
     CURLcode cc = pooled ? wd_http_pool_perform(h->opts.pool, c) : curl_easy_perform(c);
@@ -261,12 +290,11 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
 nomem:
     wd_error_nomem(err);
 out:
-    /* The header list may hold an Authorization value: wipe it before it goes back to the allocator. */
+    /* The header lines hold the Authorization value: wiped, the buffer kept for the next call. */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-    for (struct curl_slist *n = hdrs; n != NULL; n = n->next)
-        OPENSSL_cleanse(n->data, strlen(n->data));
-    curl_slist_free_all(hdrs);
-    wd_buf_free_secure(&line);
+    if (h->lines.data != NULL)
+        OPENSSL_cleanse(h->lines.data, h->lines.len);
+    (void)hdrs;
     return rc;
 }
 
