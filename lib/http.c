@@ -184,6 +184,12 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->opts.connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->opts.timeout_ms);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    /*
+     * AWS's answers here are small (a request, an error, a few hundred bytes of headers), and with many
+     * calls in flight curl's default 16 KB receive buffer per handle is most of widgetd's heap; a large
+     * answer (a listing page) is read in more, smaller pieces.
+     */
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 1024L); /* curl's least */
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
