@@ -216,6 +216,8 @@ class Bench:
         self.summary = {}          # store -> {figure: value}, for the summary table
         self.plain_ref = {}        # store -> widgetd's plain-mode Result in this run (latency ratios)
         self.widgetd_conf = None   # written when --calls-in-flight is given
+        self.s3_server = "s3rver"  # whose S3 the bench's S3 side points at now ("rgw": backlog mode)
+        self.more_standins = []    # directories of stand-ins started besides the main set (RGW)
 
     # ------------------------------------------------------------ life cycle
     def cleanup(self):
@@ -235,6 +237,10 @@ class Bench:
                 p.kill()
                 p.wait()
         self.children = []
+        for d in self.more_standins:
+            subprocess.run([os.path.join(ROOT, "scripts", "standins"), "stop", "--dir", d], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        self.more_standins = []
         if self.standins_started:
             self.standins_started = False
             if self.args.keep:
@@ -434,7 +440,9 @@ class Bench:
         t0 = time.monotonic()
         via = self.args.load_via
         if via == "auto":
-            via = "files" if n >= 20000 else "api"
+            via = "files" if n >= 20000 and self.s3_server == "s3rver" else "api"
+        if via == "files" and self.s3_server != "s3rver":
+            raise BenchError("--load-via files: only into s3rver (the S3 side is %s now)" % self.s3_server)
         cmd = [sys.executable, os.path.join(HERE, "loader.py"), "--bucket", bucket, "-n", str(n),
                "--seed", str(self.args.seed), "--endpoint-url", self.s3_direct, "--procs", "2", "--threads", "8"]
         if via == "files":
@@ -1011,7 +1019,59 @@ class Bench:
         say("\n" + text + "\n")
         return [text]
 
+    def use_rgw(self):
+        """Points the bench's S3 side (its client, the loader, the requests buckets, widgetd's S3 endpoint, a
+        counting proxy of its own) at Ceph RGW, started next to the stand-ins; returns a function that points
+        it back. Why: s3rver lists a bucket by reading and stat()ing every file in it, sorted, on every LIST
+        (lib/utils.js walk): with 100,000 requests one LIST of 1000 keys takes ~10 s of its single thread, which
+        would make the backlog's first 5,000 requests the slowest by far. RGW lists from its index."""
+        d = os.path.join(self.dir, "rgw-standins")
+        t0 = time.monotonic()
+        self.more_standins.append(d)
+        r = subprocess.run([os.path.join(ROOT, "scripts", "standins"), "start", "--auto-ports", "--fresh", "--rgw-only",
+                            "--dir", d], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=300)
+        if r.returncode != 0:
+            raise BenchError("scripts/standins start --rgw-only failed (exit %d):\n%s" % (r.returncode, r.stdout))
+        import wdtest
+        env = wdtest.read_env_file(os.path.join(d, "env"))
+        for name in ("radosgw", "ceph-osd", "ceph-mon"):
+            try:
+                with open(os.path.join(d, name + ".pid")) as f:
+                    self.pids[name] = int(f.read())
+            except (OSError, ValueError):
+                pass
+        saved = (self.s3, self.s3_direct, self.s3_counted, self.s3_path, self.count_port, set(self.warmed))
+        self.count_port = self.start_proxy("count proxy RGW", "count_proxy.py", int(env["WD_RGW_PORT"]))
+        self.s3_direct = env["WD_RGW_ENDPOINT"]
+        self.s3_counted = "http://127.0.0.1:%d" % self.count_port
+        self.s3_path = self.s3_counted if self.args.s3_via == "count" else self.s3_direct
+        self.s3 = self.s3_client(self.s3_direct)
+        self.s3_server = "rgw"
+        self.warmed = set()
+        log("Ceph RGW up in %.1f s: %s; the requests buckets are on it, counted by %s"
+            % (time.monotonic() - t0, self.s3_direct, self.s3_counted))
+
+        def back():
+            self.stop_proxy("count proxy RGW")
+            (self.s3, self.s3_direct, self.s3_counted, self.s3_path, self.count_port, self.warmed) = saved
+            self.s3_server = "s3rver"
+            for name in ("radosgw", "ceph-osd", "ceph-mon"):
+                self.pids.pop(name, None)
+            subprocess.run([os.path.join(ROOT, "scripts", "standins"), "stop", "--dir", d], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+            self.more_standins.remove(d)
+        return back
+
     def mode_backlog(self):
+        back = self.use_rgw() if self.args.backlog_s3 == "rgw" else None
+        try:
+            return self.backlog_runs()
+        finally:
+            if back is not None:
+                back()
+
+    def backlog_runs(self):
         sizes = self.args.backlog_sizes or [self.args.n or 100000]
         mark = self.args.backlog_mark
         stores = ["s3", "dynamodb"] if self.args.backlog_store == "both" else [self.args.backlog_store]
@@ -1049,7 +1109,8 @@ class Bench:
                     notes.append("%s requests: no progress samples past %s requests (%s)" % (
                         "{:,}".format(n), "{:,}".format(mark), "S3 not counted: --s3-via direct"
                         if self.args.s3_via != "count" else "backlog smaller than the mark, or too short a run"))
-            title = "### Backlog mode, %s: widgetd's RSS and throughput over one drain" % STORE_TITLE[store]
+            title = "### Backlog mode, %s, requests bucket on %s: widgetd's RSS and throughput over one drain" % (
+                STORE_TITLE[store], {"rgw": "Ceph RGW", "s3rver": "s3rver"}[self.s3_server])
             mk = "{:,}".format(mark)
             text = table.render(["requests in the bucket", "load (s)", "drain (s)", "requests/s",
                                  "requests/s, first %s" % mk, "requests/s, after %s" % mk, "CPU ms/request",
@@ -1134,6 +1195,8 @@ class Bench:
         row("  peak RSS (MB), %s" % cif, lambda sm: sm["plain"].maxrss_kb / 1024,
             "<= 20 at default" if not self.args.calls_in_flight else "reported at 1,000")
         row("  API calls/request", lambda sm: sm["api_per_req"])
+        row("  machine load (1-min average) before / after", lambda sm: "%.1f / %.1f" % (
+            sm["plain"].extra["load_before"], sm["plain"].extra["load_after"]), "below 2 (nproc)")
         for ms in self.args.latency_ms if "latency" in self.args.modes else []:
             target = ">= 0.9" if ms == 20 else ">= 0.8" if ms == 100 else ""
             row("latency +%g ms each way: requests/s" % ms, lambda sm, ms=ms: sm["latency"][ms][0].rps)
@@ -1226,6 +1289,9 @@ def parse_args(argv):
                    help="comma-separated backlog sizes (default: -n, else 100000)")
     p.add_argument("--backlog-store", choices=("s3", "dynamodb", "both"), default="dynamodb",
                    help="store of the backlog mode (dynamodb: the lighter load on s3rver)")
+    p.add_argument("--backlog-s3", choices=("rgw", "s3rver"), default="rgw",
+                   help="the S3 server of the backlog mode (rgw: Ceph RGW, started for it; s3rver's LIST reads its "
+                   "whole bucket directory, ~10 s per LIST at 100,000 requests)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the baseline (default yes)")
