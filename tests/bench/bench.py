@@ -1104,7 +1104,9 @@ class Bench:
                                     table.fmt(f["rss_end"]), f["rss_change"], table.fmt(f["rss_max_after"]),
                                     f["rss_max_change"], "{:,}".format(mark), table.fmt(f["rps_mark"]),
                                     table.fmt(res.rps), table.fmt(f["rps_ratio"], 2), "{:,}".format(mark),
-                                    table.fmt(f["rps_after"]), len(res.samples), self.args.sample_interval))
+                                    table.fmt(f["rps_after"]), len(res.samples), self.args.sample_interval)
+                                 + "; machine load (1-min) before / after %.1f / %.1f" % (res.extra["load_before"],
+                                                                                      res.extra["load_after"]))
                 else:
                     notes.append("%s requests: no progress samples past %s requests (%s)" % (
                         "{:,}".format(n), "{:,}".format(mark), "S3 not counted: --s3-via direct"
