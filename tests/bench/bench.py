@@ -5,13 +5,19 @@ on the local stand-ins. Run it as scripts/bench (which calls this file); --help 
 Modes
   plain    N generated requests (gen_requests.py, fixed seed) drained by each consumer with --once, each
            from its own fresh requests bucket into its own fresh store; both stores judged by the oracle.
-  latency  the same through a loopback delay proxy (+--latency-ms each way) in front of the stand-ins.
+  latency  the same through a loopback delay proxy (+--latency-ms each way, several delays in one run with
+           --latency-ms 20,100) in front of the stand-ins; widgetd's requests/s as a ratio to its plain-mode
+           requests/s in the same run (a widgetd-only plain drain is made first when plain mode is not run).
   idle     widgetd as a daemon on an empty bucket at default settings: LIST calls, and the baseline's.
-  backlog  widgetd's peak RSS draining backlogs of several sizes (default 5k, 20k, 100k).
-  all      all four.
+  backlog  widgetd draining one large backlog (-n, default 100,000), its RSS sampled over the run: RSS and
+           requests/s at the first 5,000 requests applied (--backlog-mark) against the end and the whole.
+  all      all four; or a comma-separated list (--mode plain,latency).
+At the end a summary table per store gives the figures issue 16 and README "Performance" ask for.
 
 Measured per consumer (a child process of this script, so os.wait4 gives its rusage): wall time and
-requests/s; CPU ms per request (user+sys); peak RSS (ru_maxrss); API calls per request by operation,
+requests/s; CPU ms per request (user, sys); context switches per request (voluntary + involuntary, from
+the same rusage); peak RSS (ru_maxrss); widgetd's RSS sampled from /proc over the run; system calls
+per request with --strace-count (strace -c -f on a separate, smaller run); API calls per request by operation,
 counted independently of both consumers by a counting proxy in front of s3rver (tests/bench/
 count_proxy.py) and by the signature-checking proxy in front of DynamoDB Local (by X-Amz-Target), and
 for widgetd also from its own exit line, cross-checked against the proxies; list-price dollars per
@@ -23,6 +29,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -136,6 +143,9 @@ class Result:
         self.ok = None
         self.problems = []
         self.extra = {}
+        self.vcsw = self.ivcsw = None   # context switches (rusage: the consumer and /usr/bin/time)
+        self.samples = []      # widgetd: (seconds since start, VmRSS kB, VmHWM kB, requests applied or None)
+        self.syscalls = None   # --strace-count: (total calls, [(calls, name), ...] most first)
 
     @property
     def rps(self):
@@ -143,6 +153,50 @@ class Result:
 
     def per_req(self, x):
         return x / self.n if (x is not None and self.n) else None
+
+
+class Sampler:
+    """Samples a consumer's RSS (/proc/PID/status VmRSS, VmHWM) every interval seconds while it runs, and
+    with progress() the requests applied so far. pid is /usr/bin/time's: the consumer is its child."""
+
+    def __init__(self, time_pid, t0, interval, progress=None):
+        self.time_pid, self.t0, self.interval, self.progress = time_pid, t0, interval, progress
+        self.samples = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def child(self):
+        try:
+            with open("/proc/%d/task/%d/children" % (self.time_pid, self.time_pid)) as f:
+                kids = f.read().split()
+            return int(kids[0]) if kids else None
+        except (OSError, ValueError):
+            return None
+
+    def run(self):
+        pid = None
+        while not self.done.wait(self.interval if pid else 0.01):
+            pid = pid or self.child()
+            if pid is None:
+                continue
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    st = dict(line.split(":", 1) for line in f if ":" in line)
+                rss, hwm = int(st["VmRSS"].split()[0]), int(st["VmHWM"].split()[0])
+            except (OSError, KeyError, ValueError):
+                continue   # exiting (a zombie has no VmRSS)
+            applied = None
+            if self.progress is not None:
+                try:
+                    applied = self.progress()
+                except Exception:   # noqa: BLE001 (a missed sample, not a failed run)
+                    pass
+            self.samples.append((time.monotonic() - self.t0, rss, hwm, applied))
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(timeout=5)
 
 
 class Bench:
@@ -159,6 +213,11 @@ class Bench:
         self.serial = 0
         self.warmed = set()
         self.lock = threading.Lock()
+        self.summary = {}          # store -> {figure: value}, for the summary table
+        self.plain_ref = {}        # store -> widgetd's plain-mode Result in this run (latency ratios)
+        self.widgetd_conf = None   # written when --calls-in-flight is given
+        self.s3_server = "s3rver"  # whose S3 the bench's S3 side points at now ("rgw": backlog mode)
+        self.more_standins = []    # directories of stand-ins started besides the main set (RGW)
 
     # ------------------------------------------------------------ life cycle
     def cleanup(self):
@@ -178,6 +237,10 @@ class Bench:
                 p.kill()
                 p.wait()
         self.children = []
+        for d in self.more_standins:
+            subprocess.run([os.path.join(ROOT, "scripts", "standins"), "stop", "--dir", d], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        self.more_standins = []
         if self.standins_started:
             self.standins_started = False
             if self.args.keep:
@@ -371,17 +434,40 @@ class Bench:
         return {"%010d" % i: json.dumps(r).encode("utf-8") for i, r in enumerate(reqs)}
 
     def load(self, bucket, n):
-        """Loads n generated requests with gen_requests.py (directly into s3rver). Returns seconds."""
+        """Loads n generated requests (gen_requests.generate, the same objects gen_requests.py writes) into
+        s3rver with tests/bench/loader.py: PUTs from 2 processes, or, for a large backlog (--load-via files,
+        or auto at 20,000 requests and more), s3rver's own files. Returns seconds."""
         t0 = time.monotonic()
-        r = subprocess.run([sys.executable, os.path.join(SHARED, "baseline", "gen_requests.py"), "--bucket", bucket,
-                            "-n", str(n), "--seed", str(self.args.seed), "--endpoint-url", self.s3_direct,
-                            "--threads", "16"],
-                           env=self.aws_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        via = self.args.load_via
+        if via == "auto":
+            via = "files" if n >= 20000 and self.s3_server == "s3rver" else "api"
+        if via == "files" and self.s3_server != "s3rver":
+            raise BenchError("--load-via files: only into s3rver (the S3 side is %s now)" % self.s3_server)
+        cmd = [sys.executable, os.path.join(HERE, "loader.py"), "--bucket", bucket, "-n", str(n),
+               "--seed", str(self.args.seed), "--endpoint-url", self.s3_direct, "--procs", "2", "--threads", "8"]
+        if via == "files":
+            cmd += ["--files-dir", os.path.join(self.dir, "s3data", bucket)]
+        r = subprocess.run(cmd, env=self.aws_env({"WD_SHARED_DIR": SHARED}), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True)
         if r.returncode != 0:
-            raise BenchError("gen_requests.py failed (exit %d): %s" % (r.returncode, r.stderr[-3000:]))
+            raise BenchError("loader.py failed (exit %d): %s" % (r.returncode, r.stderr[-3000:]))
+        if via == "files" and n:
+            # s3rver must see exactly n objects, and the last one as generated
+            got = len(self.list_keys(bucket))
+            body = self.s3.get_object(Bucket=bucket, Key="%010d" % (n - 1))["Body"].read()
+            import gen_requests
+            want = json.dumps(gen_requests.generate(n, self.args.seed)[0][n - 1]).encode("utf-8")
+            if got != n or body != want:
+                raise BenchError("loading %s through s3rver's files: it lists %d objects of %d%s"
+                                 % (bucket, got, n, "" if body == want else ", and the last one differs"))
         dt = time.monotonic() - t0
-        log("loaded %d requests into %s in %.1f s (%.0f PUT/s)" % (n, bucket, dt, n / dt))
+        log("loaded %d requests into %s in %.1f s (%.0f/s, %s)" % (
+            n, bucket, dt, n / dt, "PUT" if via == "api" else "s3rver's files, then listed through S3"))
         return dt
+
+    def applied(self, bucket):
+        """Requests widgetd has finished so far: the counting proxy's DELETEs in the requests bucket."""
+        return self.http_json(self.s3_counted, "/__count/brief")["by_bucket_op"].get(bucket + " DELETE", 0)
 
     # ------------------------------------------------------------ counting
     def http_json(self, base, path):
@@ -441,16 +527,18 @@ class Bench:
                 "--endpoint-url", s3_ep, "--dynamodb-endpoint-url", ddb_ep, "--log-file", log_path + ".consumer.log"]
             env = self.aws_env()
         else:
-            argv = [self.widgetd] + flags
+            argv = [self.widgetd] + (["-c", self.widgetd_conf] if self.widgetd_conf else []) + flags
             env = self.aws_env({"AWS_ENDPOINT_URL_S3": s3_ep, "AWS_ENDPOINT_URL_DYNAMODB": ddb_ep})
         if once:
             argv.append("--once")
         return argv, env
 
     def run_consumer(self, who, store, bucket, store_name, n, s3_ep, ddb_ep, tag, once=True, duration=None,
-                     s3_counted=None, ddb_counted=None):
+                     s3_counted=None, ddb_counted=None, wrap=(), progress=False):
         """Runs one consumer as a child; returns a Result with its rusage, wall time and the calls the proxies
-        counted during the run. With duration (daemon mode), SIGTERM after that many seconds."""
+        counted during the run. With duration (daemon mode), SIGTERM after that many seconds. wrap: a command
+        prefix for the consumer (strace). progress: sample the requests applied (the counting proxy's DELETEs
+        of the requests bucket) with widgetd's RSS."""
         res = Result(who)
         res.n = n
         res.log_path = os.path.join(self.logs, "%s-%s.log" % (tag, who))
@@ -466,12 +554,16 @@ class Bench:
         # comes from time's %M; CPU from os.wait4 on time (RUSAGE_BOTH: it and the consumer it reaped,
         # microsecond precision; time's own share is about a millisecond).
         rss_path = res.log_path + ".rusage"
-        argv = [TIME, "-f", "%M %e", "-o", rss_path, "--"] + argv
+        argv = [TIME, "-f", "%M %e", "-o", rss_path, "--"] + list(wrap) + argv
         with open(res.log_path, "wb") as logf:
             t0 = time.monotonic()
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
                                  start_new_session=True, cwd=self.logs)
         self.consumer = p
+        sampler = None
+        if who == "widgetd":
+            sampler = Sampler(p.pid, t0, self.args.sample_interval,
+                              (lambda: self.applied(bucket)) if progress and self.args.s3_via == "count" else None)
 
         def stop_consumer():   # SIGTERM to the consumer only: time must live to write its figures
             try:
@@ -497,7 +589,10 @@ class Bench:
             _, status, ru = os.wait4(p.pid, 0)
         finally:
             timer.cancel()
+            if sampler is not None:
+                sampler.stop()
         res.wall = time.monotonic() - t0
+        res.samples = sampler.samples if sampler is not None else []
         res.extra["load_after"] = os.getloadavg()[0]
         p.returncode = res.rc = os.waitstatus_to_exitcode(status)
         self.consumer = None
@@ -530,6 +625,7 @@ class Bench:
             res.s3rver_errors = []
         res.user, res.sys = ru.ru_utime, ru.ru_stime
         res.cpu = ru.ru_utime + ru.ru_stime
+        res.vcsw, res.ivcsw = ru.ru_nvcsw, ru.ru_nivcsw
         self._list_times = []
         if s3_counted is None:   # is the counting proxy on this path (perhaps behind a delay proxy)?
             s3_counted = s3_ep == self.s3_counted or (self.args.s3_via == "count" and s3_ep != self.s3_direct)
@@ -679,16 +775,17 @@ class Bench:
         r = self.run_consumer("widgetd", store, bucket, name, n, s3_ep, ddb_ep, "warmup-" + store)
         log("warm-up (%s store): widgetd drained %d requests in %.1f s" % (store, n, r.wall))
 
-    def side_by_side(self, store, n, s3_ep, ddb_ep, tag):
-        requests = self.requests(n)
+    def side_by_side(self, store, n, s3_ep, ddb_ep, tag, ns=None, wrap=()):
+        """Each consumer drains n requests (ns: {who: n} for other sizes or one consumer only)."""
         results = {}
-        whos = (["baseline"] if self.args.baseline else []) + ["widgetd"]
-        for who in whos:
+        ns = ns or {who: n for who in (["baseline"] if self.args.baseline else []) + ["widgetd"]}
+        for who, n in ns.items():
+            requests = self.requests(n)
             bucket = self.create_bucket("%s-%s-req" % (tag, who[0]))
             name = self.create_store(store, "%s-%s" % (tag, who[0]))
             load_s = self.load(bucket, n)
             log("%s draining %d requests into the %s store ..." % (who, n, store))
-            res = self.run_consumer(who, store, bucket, name, n, s3_ep, ddb_ep, "%s-%s" % (tag, store))
+            res = self.run_consumer(who, store, bucket, name, n, s3_ep, ddb_ep, "%s-%s" % (tag, store), wrap=wrap)
             res.extra["load_s"] = load_s
             log("%s: %.1f s, %.1f requests/s, %.3f CPU ms/request, peak RSS %.1f MB, exit %s"
                 % (who, res.wall, res.rps, 1000 * res.cpu / n, res.maxrss_kb / 1024, res.rc))
@@ -709,6 +806,9 @@ class Bench:
         row("requests/s", lambda r: r.rps)
         row("consumer CPU ms/request (user+sys)", lambda r: 1000 * r.cpu / r.n)
         row("  user / sys ms/request", lambda r: "%.3f / %.3f" % (1000 * r.user / r.n, 1000 * r.sys / r.n))
+        rows[-1][3] = ""
+        row("context switches/request (voluntary + involuntary)", lambda r: (r.vcsw + r.ivcsw) / r.n)
+        row("  voluntary / involuntary per request", lambda r: "%.2f / %.2f" % (r.vcsw / r.n, r.ivcsw / r.n))
         rows[-1][3] = ""
         row("peak RSS (MB)", lambda r: r.maxrss_kb / 1024)
         ops = [op for op in S3_OPS + DDB_OPS if any(r and r.calls.get(op) for r in (b, w)) and op != "BUCKET"]
@@ -757,34 +857,108 @@ class Bench:
                          "via the counting proxy" if self.args.s3_via == "count" else "direct to s3rver",
                          "via the signature-checking proxy" if self.args.ddb_via == "proxy"
                          else "direct to DynamoDB Local")]
+            self.plain_ref[store] = w
+            self.note_plain(store, w)
+            if self.args.strace_count:
+                notes.append(self.strace_run(store))
             text += "\n\n" + "\n".join("- " + x for x in notes)
             say("\n" + text + "\n")
             out.append(text)
         return out
 
+    def note_plain(self, store, w):
+        sm = self.summary.setdefault(store, {})
+        sm["plain"] = w
+        api = sum(v for k, v in w.calls.items() if k != "BUCKET") / w.n if w.n else None
+        sm["api_per_req"] = api
+
+    def strace_run(self, store):
+        """widgetd under strace -c -f on a separate, smaller drain: system calls per request (strace slows it
+        down several times, so none of the run's other figures count)."""
+        if shutil.which("strace") is None:
+            return "system calls: strace is not installed (Debian package strace)"
+        n = self.args.strace_n
+        path = os.path.join(self.logs, "strace-%s.txt" % store)
+        res = self.side_by_side(store, n, self.s3_path, self.ddb_path, "strace", ns={"widgetd": n},
+                                wrap=["strace", "-c", "-f", "-o", path])["widgetd"]
+        total, top = None, []
+        try:
+            with open(path) as f:
+                for line in f:
+                    m = re.match(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\S+)\s*$", line)
+                    if m and m.group(2) == "total":
+                        total = int(m.group(1))
+                    elif m:
+                        top.append((int(m.group(1)), m.group(2)))
+        except OSError:
+            pass
+        if total is None:
+            return "system calls: no strace summary in %s" % path
+        top.sort(reverse=True)
+        res.syscalls = (total, top)
+        self.summary.setdefault(store, {})["syscalls"] = (total / n, n, top[:6])
+        return "system calls (strace -c -f, a separate drain of %s requests): %.1f per request; most: %s" % (
+            "{:,}".format(n), total / n, ", ".join("%s %.1f" % (name, c / n) for c, name in top[:6]))
+
     def mode_latency(self):
-        n = self.args.latency_n
-        ms = self.args.latency_ms
+        n = self.args.latency_n or self.args.n or 5000
+        nb = min(n, self.args.latency_baseline_n)
         up_s3 = self.count_port if self.args.s3_via == "count" else int(self.env["WD_S3_PORT"])
         up_ddb = int(self.env["WD_PROXY_PORT"] if self.args.ddb_via == "proxy" else self.env["WD_DDB_PORT"])
-        p1 = self.start_proxy("delay proxy S3", "delay_proxy.py", up_s3, ["--delay-ms", str(ms)])
-        p2 = self.start_proxy("delay proxy DynamoDB", "delay_proxy.py", up_ddb, ["--delay-ms", str(ms)])
-        s3_ep, ddb_ep = "http://127.0.0.1:%d" % p1, "http://127.0.0.1:%d" % p2
-        log("latency mode: delay proxies (+%g ms each way) S3 %s, DynamoDB %s" % (ms, s3_ep, ddb_ep))
         out = []
-        try:
-            for store in self.stores:
-                self.warm_up(store, self.s3_path, self.ddb_path)
-                results = self.side_by_side(store, n, s3_ep, ddb_ep, "latency")
-                title = "### Latency mode (+%g ms each way, %g ms round trip), %s: %s requests (seed %d)" % (
-                    ms, 2 * ms, STORE_TITLE[store], "{:,}".format(n), self.args.seed)
+        for store in self.stores:
+            self.warm_up(store, self.s3_path, self.ddb_path)
+            if store not in self.plain_ref:
+                # the ratio's denominator: widgetd in plain mode, same build, same run, same N
+                log("latency mode: a plain-mode widgetd drain of %d requests first (the ratio's reference)" % n)
+                w = self.side_by_side(store, n, self.s3_path, self.ddb_path, "plainref", ns={"widgetd": n})["widgetd"]
+                self.plain_ref[store] = w
+                self.note_plain(store, w)
+        for ms in self.args.latency_ms:
+            p1 = self.start_proxy("delay proxy S3", "delay_proxy.py", up_s3, ["--delay-ms", str(ms)])
+            p2 = self.start_proxy("delay proxy DynamoDB", "delay_proxy.py", up_ddb, ["--delay-ms", str(ms)])
+            s3_ep, ddb_ep = "http://127.0.0.1:%d" % p1, "http://127.0.0.1:%d" % p2
+            log("latency mode: delay proxies (+%g ms each way) S3 %s, DynamoDB %s" % (ms, s3_ep, ddb_ep))
+            runs = []
+            try:
+                for store in self.stores:
+                    ns = dict([("baseline", nb)] if self.args.baseline else [], widgetd=n)
+                    runs.append((store, self.side_by_side(store, n, s3_ep, ddb_ep, "latency%g" % ms, ns=ns)))
+            finally:
+                self.stop_proxy("delay proxy S3")
+                self.stop_proxy("delay proxy DynamoDB")
+            # after the stop: the proxies write their own line (CPU, connections) as they exit
+            for store, results in runs:
+                title = "### Latency mode (+%g ms each way, %g ms round trip), %s: %s requests%s (seed %d)" % (
+                    ms, 2 * ms, STORE_TITLE[store], "{:,}".format(n),
+                    " (baseline %s)" % "{:,}".format(nb) if nb != n and self.args.baseline else "",
+                    self.args.seed)
                 text = self.store_table(store, results, title)
+                w, ref = results["widgetd"], self.plain_ref[store]
+                ratio = w.rps / ref.rps if w.rps and ref.rps else None
+                proxy = "delay proxy S3" if store == "s3" else "delay proxy DynamoDB"
+                pcpu = sum(w.standin_cpu.get(k) or 0 for k in ("delay proxy S3", "delay proxy DynamoDB"))
+                text += "\n\n- widgetd: %s requests/s with +%g ms each way, %s in plain mode (%s requests, same " \
+                    "build, same run): ratio %s" % (table.fmt(w.rps), ms, table.fmt(ref.rps), "{:,}".format(ref.n),
+                                                    table.fmt(ratio, 2))
+                text += "\n- the delay proxies used %.0f %% of one core during widgetd's drain (%.3f CPU ms/request)" \
+                    % (100 * pcpu / w.wall, 1000 * pcpu / w.n)
+                text += "\n- %s over the whole +%g ms pass (all stores, baseline included): %s" % (
+                    proxy, ms, self.proxy_note(proxy))
+                self.summary.setdefault(store, {}).setdefault("latency", {})[ms] = (w, ratio, pcpu / w.wall)
                 say("\n" + text + "\n")
                 out.append(text)
-        finally:
-            self.stop_proxy("delay proxy S3")
-            self.stop_proxy("delay proxy DynamoDB")
         return out
+
+    def proxy_note(self, name):
+        """The delay proxy's last line ("delay_proxy rusage: ... peak_open P"), written in its log as it stopped."""
+        path = os.path.join(self.logs, re.sub(r"\W+", "-", name) + ".log")
+        try:
+            with open(path) as f:
+                lines = [x for x in f if x.startswith("delay_proxy rusage:")]
+        except OSError:
+            lines = []
+        return "no rusage line in %s" % path if not lines else lines[-1].strip()[len("delay_proxy rusage: "):]
 
     def idle_figures(self, res, seconds):
         lt = res.list_times
@@ -845,13 +1019,66 @@ class Bench:
         say("\n" + text + "\n")
         return [text]
 
+    def use_rgw(self):
+        """Points the bench's S3 side (its client, the loader, the requests buckets, widgetd's S3 endpoint, a
+        counting proxy of its own) at Ceph RGW, started next to the stand-ins; returns a function that points
+        it back. Why: s3rver lists a bucket by reading and stat()ing every file in it, sorted, on every LIST
+        (lib/utils.js walk): with 100,000 requests one LIST of 1000 keys takes ~10 s of its single thread, which
+        would make the backlog's first 5,000 requests the slowest by far. RGW lists from its index."""
+        d = os.path.join(self.dir, "rgw-standins")
+        t0 = time.monotonic()
+        self.more_standins.append(d)
+        r = subprocess.run([os.path.join(ROOT, "scripts", "standins"), "start", "--auto-ports", "--fresh", "--rgw-only",
+                            "--dir", d], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=300)
+        if r.returncode != 0:
+            raise BenchError("scripts/standins start --rgw-only failed (exit %d):\n%s" % (r.returncode, r.stdout))
+        import wdtest
+        env = wdtest.read_env_file(os.path.join(d, "env"))
+        for name in ("radosgw", "ceph-osd", "ceph-mon"):
+            try:
+                with open(os.path.join(d, name + ".pid")) as f:
+                    self.pids[name] = int(f.read())
+            except (OSError, ValueError):
+                pass
+        saved = (self.s3, self.s3_direct, self.s3_counted, self.s3_path, self.count_port, set(self.warmed))
+        self.count_port = self.start_proxy("count proxy RGW", "count_proxy.py", int(env["WD_RGW_PORT"]))
+        self.s3_direct = env["WD_RGW_ENDPOINT"]
+        self.s3_counted = "http://127.0.0.1:%d" % self.count_port
+        self.s3_path = self.s3_counted if self.args.s3_via == "count" else self.s3_direct
+        self.s3 = self.s3_client(self.s3_direct)
+        self.s3_server = "rgw"
+        self.warmed = set()
+        log("Ceph RGW up in %.1f s: %s; the requests buckets are on it, counted by %s"
+            % (time.monotonic() - t0, self.s3_direct, self.s3_counted))
+
+        def back():
+            self.stop_proxy("count proxy RGW")
+            (self.s3, self.s3_direct, self.s3_counted, self.s3_path, self.count_port, self.warmed) = saved
+            self.s3_server = "s3rver"
+            for name in ("radosgw", "ceph-osd", "ceph-mon"):
+                self.pids.pop(name, None)
+            subprocess.run([os.path.join(ROOT, "scripts", "standins"), "stop", "--dir", d], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+            self.more_standins.remove(d)
+        return back
+
     def mode_backlog(self):
-        sizes = self.args.backlog_sizes
+        back = self.use_rgw() if self.args.backlog_s3 == "rgw" else None
+        try:
+            return self.backlog_runs()
+        finally:
+            if back is not None:
+                back()
+
+    def backlog_runs(self):
+        sizes = self.args.backlog_sizes or [self.args.n or 100000]
+        mark = self.args.backlog_mark
         stores = ["s3", "dynamodb"] if self.args.backlog_store == "both" else [self.args.backlog_store]
         out = []
         for store in stores:
             self.warm_up(store, self.s3_path, self.ddb_path)
-            rows, rss = [], {}
+            rows, notes = [], []
             for n in sizes:
                 requests = self.requests(n)
                 bucket = self.create_bucket("backlog-%d-req" % n)
@@ -859,30 +1086,150 @@ class Bench:
                 load_s = self.load(bucket, n)
                 log("backlog: widgetd draining %d requests into the %s store ..." % (n, store))
                 res = self.run_consumer("widgetd", store, bucket, name, n, self.s3_path, self.ddb_path,
-                                        "backlog-%d-%s" % (n, store))
+                                        "backlog-%d-%s" % (n, store), progress=True)
                 log("widgetd: %.1f s, %.1f requests/s, peak RSS %.1f MB" % (res.wall, res.rps, res.maxrss_kb / 1024))
                 self.judge(res, requests, store, bucket, name)
-                rss[n] = res.maxrss_kb / 1024
+                f = self.backlog_figures(res, mark)
+                self.summary.setdefault(store, {})["backlog"] = (res, f)
                 rows.append(["{:,}".format(n), table.fmt(load_s), table.fmt(res.wall), table.fmt(res.rps),
-                             table.fmt(1000 * res.cpu / n, 3), table.fmt(rss[n], 1),
+                             table.fmt(f.get("rps_mark")), table.fmt(f.get("rps_after")),
+                             table.fmt(1000 * res.cpu / n, 3), table.fmt(f.get("rss_mark")), table.fmt(f.get("rss_end")),
+                             table.fmt(f.get("rss_max_after")), table.fmt(res.maxrss_kb / 1024, 1),
                              "yes" if res.ok else "NO"])
-            title = "### Backlog mode, %s: widgetd's peak RSS by backlog size" % STORE_TITLE[store]
+                if f.get("rss_mark"):
+                    notes.append("%s requests: RSS %s MB at %s applied, %s MB at the end (%+.1f %%), at most %s MB "
+                                 "in between (%+.1f %%); requests/s over the first %s %s, over the whole %s (whole / "
+                                 "first %s), after the first %s %s; %d samples every %g s"
+                                 % ("{:,}".format(n), table.fmt(f["rss_mark"]), "{:,}".format(mark),
+                                    table.fmt(f["rss_end"]), f["rss_change"], table.fmt(f["rss_max_after"]),
+                                    f["rss_max_change"], "{:,}".format(mark), table.fmt(f["rps_mark"]),
+                                    table.fmt(res.rps), table.fmt(f["rps_ratio"], 2), "{:,}".format(mark),
+                                    table.fmt(f["rps_after"]), len(res.samples), self.args.sample_interval)
+                                 + "; machine load (1-min) before / after %.1f / %.1f" % (res.extra["load_before"],
+                                                                                      res.extra["load_after"]))
+                else:
+                    notes.append("%s requests: no progress samples past %s requests (%s)" % (
+                        "{:,}".format(n), "{:,}".format(mark), "S3 not counted: --s3-via direct"
+                        if self.args.s3_via != "count" else "backlog smaller than the mark, or too short a run"))
+            title = "### Backlog mode, %s, requests bucket on %s: widgetd's RSS and throughput over one drain" % (
+                STORE_TITLE[store], {"rgw": "Ceph RGW", "s3rver": "s3rver"}[self.s3_server])
+            mk = "{:,}".format(mark)
             text = table.render(["requests in the bucket", "load (s)", "drain (s)", "requests/s",
-                                 "CPU ms/request", "peak RSS (MB)", "store equals the oracle's"], rows, title=title)
-            if len(rss) >= 2:
-                lo, hi = rss[min(rss)], rss[max(rss)]
-                text += "\n\n- peak RSS at %s vs %s requests: %+.1f %%" % ("{:,}".format(max(rss)),
-                                                                         "{:,}".format(min(rss)), 100 * (hi - lo) / lo)
+                                 "requests/s, first %s" % mk, "requests/s, after %s" % mk, "CPU ms/request",
+                                 "RSS at %s (MB)" % mk, "RSS at the end (MB)", "max RSS after %s (MB)" % mk,
+                                 "peak RSS (MB)", "store equals the oracle's"], rows, title=title)
+            text += "\n\n" + "\n".join("- " + x for x in notes)
+            text += ("\n- RSS: /proc/PID/status VmRSS, sampled; requests applied: DELETEs of the requests bucket "
+                     "counted by the counting proxy; the end = the last sample before widgetd exited")
             say("\n" + text + "\n")
             out.append(text)
         return out
 
+    @staticmethod
+    def backlog_figures(res, mark):
+        """RSS and requests/s at `mark` requests applied against the end and the whole run, from the samples."""
+        f = {}
+        smp = [x for x in res.samples if x[3] is not None]
+        if not smp or smp[-1][3] < mark or res.n <= mark:
+            return f
+        i = next(k for k, x in enumerate(smp) if x[3] >= mark)
+        t1, a1 = smp[i][0], smp[i][3]
+        t0, a0 = (smp[i - 1][0], smp[i - 1][3]) if i else (0.0, 0)
+        t_mark = t0 + (t1 - t0) * (mark - a0) / (a1 - a0) if a1 > a0 else t1   # interpolated
+        f["t_mark"] = t_mark
+        f["rps_mark"] = mark / t_mark
+        f["rps_after"] = (res.n - mark) / (res.wall - t_mark) if res.wall > t_mark else None
+        f["rps_ratio"] = res.rps / f["rps_mark"]
+        f["rss_mark"] = smp[i][1] / 1024
+        f["rss_end"] = res.samples[-1][1] / 1024
+        f["rss_max_after"] = max(x[1] for x in res.samples if x[0] >= smp[i][0]) / 1024
+        f["rss_change"] = 100 * (f["rss_end"] - f["rss_mark"]) / f["rss_mark"]
+        f["rss_max_change"] = 100 * (f["rss_max_after"] - f["rss_mark"]) / f["rss_mark"]
+        f["applied_end"] = smp[-1][3]
+        return f
+
+    def configure(self):
+        """--calls-in-flight: a configuration file with [daemon] calls_in_flight, checked by widgetd -n first
+        (a value widgetd refuses fails the run here, with widgetd's own message)."""
+        if self.args.calls_in_flight is None:
+            return
+        os.makedirs(self.dir, exist_ok=True)
+        self.widgetd_conf = os.path.join(self.dir, "widgetd-bench.conf")
+        with open(self.widgetd_conf, "w") as f:
+            f.write("# written by scripts/bench --calls-in-flight\n[daemon]\ncalls_in_flight = %d\n"
+                    % self.args.calls_in_flight)
+        r = subprocess.run([self.widgetd, "-c", self.widgetd_conf, "-n", "--requests_bucket", "b",
+                            "--destination_flag", "wb", "--destination_name", "s"],
+                           env=self.aws_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError("widgetd refuses calls_in_flight = %d (widgetd -n, exit %d): %s"
+                             % (self.args.calls_in_flight, r.returncode, (r.stdout + r.stderr).strip()
+                                .splitlines()[0] if (r.stdout + r.stderr).strip() else "?"))
+        log("widgetd runs with -c %s: [daemon] calls_in_flight = %d" % (self.widgetd_conf, self.args.calls_in_flight))
+
+    def summary_table(self):
+        """One table: the figures of issue 16's "Done when" and README "Performance", per store."""
+        if not self.summary:
+            return ""
+        stores = [st for st in ("s3", "dynamodb") if st in self.summary]
+        cif = "calls_in_flight = %d" % self.args.calls_in_flight if self.args.calls_in_flight else "default"
+        rows = []
+
+        def row(label, f, target=""):
+            cells = []
+            for st in stores:
+                try:
+                    v = f(self.summary[st])
+                except (KeyError, TypeError, ZeroDivisionError):
+                    v = None
+                cells.append(table.fmt(v))
+            if any(c != "-" for c in cells):
+                rows.append([label] + cells + [target])
+        row("widgetd plain: requests/s", lambda sm: sm["plain"].rps)
+        row("  CPU ms/request (user + sys)", lambda sm: 1000 * sm["plain"].cpu / sm["plain"].n, "<= 0.25")
+        row("  user / sys ms/request", lambda sm: "%.3f / %.3f" % (1000 * sm["plain"].user / sm["plain"].n,
+                                                                  1000 * sm["plain"].sys / sm["plain"].n))
+        row("  context switches/request (vol + invol)",
+            lambda sm: "%.2f (%.2f + %.2f)" % ((sm["plain"].vcsw + sm["plain"].ivcsw) / sm["plain"].n,
+                                               sm["plain"].vcsw / sm["plain"].n, sm["plain"].ivcsw / sm["plain"].n))
+        row("  system calls/request (strace -c -f, separate run)",
+            lambda sm: "%.1f (of %s)" % (sm["syscalls"][0], "{:,}".format(sm["syscalls"][1])))
+        row("  peak RSS (MB), %s" % cif, lambda sm: sm["plain"].maxrss_kb / 1024,
+            "<= 20 at default" if not self.args.calls_in_flight else "reported at 1,000")
+        row("  API calls/request", lambda sm: sm["api_per_req"])
+        row("  machine load (1-min average) before / after", lambda sm: "%.1f / %.1f" % (
+            sm["plain"].extra["load_before"], sm["plain"].extra["load_after"]), "below 2 (nproc)")
+        for ms in self.args.latency_ms if "latency" in self.args.modes else []:
+            target = ">= 0.9" if ms == 20 else ">= 0.8" if ms == 100 else ""
+            row("latency +%g ms each way: requests/s" % ms, lambda sm, ms=ms: sm["latency"][ms][0].rps)
+            row("  ratio to plain (same build, same run)", lambda sm, ms=ms: table.fmt(sm["latency"][ms][1], 2), target)
+            row("  peak RSS (MB)", lambda sm, ms=ms: sm["latency"][ms][0].maxrss_kb / 1024)
+            row("  delay proxies' CPU (% of one core)", lambda sm, ms=ms: "%.0f %%" % (100 * sm["latency"][ms][2]))
+        mk = "{:,}".format(self.args.backlog_mark)
+        row("backlog: requests", lambda sm: sm["backlog"][0].n)
+        row("  RSS (MB) at %s / at the end" % mk, lambda sm: "%.1f / %.1f" % (sm["backlog"][1]["rss_mark"],
+                                                                            sm["backlog"][1]["rss_end"]))
+        row("  RSS change %s -> end (max in between)" % mk, lambda sm: "%+.1f %% (%+.1f %%)" % (
+            sm["backlog"][1]["rss_change"], sm["backlog"][1]["rss_max_change"]), "within 10 %")
+        row("  requests/s first %s / whole" % mk, lambda sm: "%s / %s" % (table.fmt(sm["backlog"][1]["rps_mark"]),
+                                                                          table.fmt(sm["backlog"][0].rps)))
+        row("  whole / first %s" % mk, lambda sm: table.fmt(sm["backlog"][1]["rps_ratio"], 2), "0.9 to 1.1")
+        row("  peak RSS (MB)", lambda sm: sm["backlog"][0].maxrss_kb / 1024)
+        # Little's law: each request's calls run one after another, so holding R requests/s takes R x calls per
+        # request x round trip calls in flight (a lower bound: the stand-ins' own time comes on top)
+        for rtt in (40, 200):
+            row("calls in flight for 1,700 requests/s at %d ms round trip (Little's law)" % rtt,
+                lambda sm, rtt=rtt: "%.0f" % (1700 * sm["api_per_req"] * rtt / 1000))
+        title = "### Summary (widgetd, %s; issue 16's targets)" % cif
+        return table.render([""] + [STORE_TITLE[st] for st in stores] + ["target"], rows, title=title)
+
     def run(self):
         a = self.args
         self.stores = ["s3", "dynamodb"] if a.store == "both" else [a.store]
-        modes = ["plain", "latency", "idle", "backlog"] if a.mode == "all" else [a.mode]
+        modes = a.modes
         self.setup()
         self.build()
+        self.configure()
         self.start_standins()
         texts = []
         for m in modes:
@@ -891,6 +1238,9 @@ class Bench:
             self.timings.append((m, time.monotonic() - t0))
         say("## Results\n")
         say("\n\n".join(texts))
+        summary = self.summary_table()
+        if summary:
+            say("\n" + summary)
         say("\n- " + PRICE_NOTE)
         say("- requests/s = N / wall time of the consumer process from start to exit (the baseline's includes "
             "~0.3 s of Python start-up); CPU = the process's user+sys (os.wait4); peak RSS = ru_maxrss of the consumer "
@@ -918,15 +1268,32 @@ def parse_args(argv):
     p.add_argument("--store", choices=("s3", "dynamodb", "both"), default="both")
     p.add_argument("-n", type=int, default=None, help="requests in plain mode (default 5000; 20000, 100000 ...); "
                    "with --mode latency also the latency mode's N")
-    p.add_argument("--mode", choices=("plain", "latency", "idle", "backlog", "all"), default="plain")
-    p.add_argument("--latency-ms", type=float, default=20.0, help="delay added each way in latency mode (20)")
-    p.add_argument("--latency-n", type=int, default=500, help="requests in latency mode (500)")
+    p.add_argument("--mode", default="plain", help="plain, latency, idle, backlog, all, or a comma-separated list "
+                   "(plain,latency)")
+    p.add_argument("--latency-ms", default="20", help="delay added each way in latency mode, or several: 20,100 (20)")
+    p.add_argument("--latency-n", type=int, default=None, help="widgetd's requests in latency mode (default: -n, "
+                   "else 5000)")
+    p.add_argument("--latency-baseline-n", type=int, default=300, help="the baseline's requests in latency mode "
+                   "(300: one call at a time, it needs minutes at 100 ms)")
+    p.add_argument("--calls-in-flight", type=int, default=None, metavar="N",
+                   help="run widgetd with [daemon] calls_in_flight = N (default: not set, widgetd's default)")
+    p.add_argument("--strace-count", action="store_true", help="also count widgetd's system calls per request: "
+                   "strace -c -f on a separate plain drain of --strace-n requests")
+    p.add_argument("--strace-n", type=int, default=1000, help="requests of the strace run (1000)")
+    p.add_argument("--backlog-mark", type=int, default=5000, help="backlog mode compares RSS and requests/s at "
+                   "this many requests applied with the end and the whole (5000)")
+    p.add_argument("--sample-interval", type=float, default=0.25, help="seconds between RSS samples (0.25)")
+    p.add_argument("--load-via", choices=("auto", "api", "files"), default="auto",
+                   help="load requests with PUTs (api) or as s3rver's files (files; auto: files from 20,000)")
     p.add_argument("--idle-seconds", type=float, default=120.0, help="widgetd's idle run (120 s)")
     p.add_argument("--baseline-idle-seconds", type=float, default=10.0, help="the baseline's idle run (10 s)")
-    p.add_argument("--backlog-sizes", default="5000,20000,100000",
-                   help="comma-separated backlog sizes (5000,20000,100000: loading 100k into s3rver takes ~6 min)")
+    p.add_argument("--backlog-sizes", default="",
+                   help="comma-separated backlog sizes (default: -n, else 100000)")
     p.add_argument("--backlog-store", choices=("s3", "dynamodb", "both"), default="dynamodb",
                    help="store of the backlog mode (dynamodb: the lighter load on s3rver)")
+    p.add_argument("--backlog-s3", choices=("rgw", "s3rver"), default="rgw",
+                   help="the S3 server of the backlog mode (rgw: Ceph RGW, started for it; s3rver's LIST reads its "
+                   "whole bucket directory, ~10 s per LIST at 100,000 requests)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the baseline (default yes)")
@@ -943,8 +1310,16 @@ def parse_args(argv):
     p.add_argument("--keep", action="store_true", help="leave the stand-ins running and their data")
     args = p.parse_args(argv)
     args.argv = argv
-    if args.n is not None and args.mode == "latency":
-        args.latency_n = args.n
+    modes = ("plain", "latency", "idle", "backlog")
+    args.modes = list(modes) if args.mode == "all" else [m.strip() for m in args.mode.split(",") if m.strip()]
+    if not args.modes or any(m not in modes for m in args.modes):
+        p.error("--mode: plain, latency, idle, backlog, all or a comma-separated list of the first four")
+    if "plain" in args.modes:   # plain first: latency mode's ratios use its figures
+        args.modes = ["plain"] + [m for m in args.modes if m != "plain"]
+    try:
+        args.latency_ms = [float(x) for x in args.latency_ms.split(",") if x.strip()]
+    except ValueError:
+        p.error("--latency-ms: milliseconds, or comma-separated milliseconds (20,100)")
     try:
         args.backlog_sizes = [int(x) for x in args.backlog_sizes.split(",") if x.strip()]
     except ValueError:
@@ -955,6 +1330,10 @@ def parse_args(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    # a thousand calls in flight take a thousand sockets in widgetd and two per connection in each proxy
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     bench = Bench(args)
 
     def on_signal(signum, frame):

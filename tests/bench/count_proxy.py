@@ -15,11 +15,14 @@ client connection, and counted by method and query shape:
   PUT/DELETE of a bucket (no key)                                    BUCKET (CreateBucket, DeleteBucket)
 
 An `Expect: 100-continue` is answered by the proxy itself and not forwarded (neither botocore nor a
-SigV4 signer signs it). Counts are kept by class and by class + status code; the time of each LIST
-is recorded (the last 100,000) so an idle consumer's poll intervals can be read back.
+SigV4 signer signs it). Counts are kept by class, by class + status code and by bucket + class (a
+backlog run reads its progress from the DELETEs of the requests bucket); the time of each LIST is
+recorded (the last 100,000) so an idle consumer's poll intervals can be read back.
 
 Control endpoints (handled locally, never forwarded):
-  GET /__count/counts  -> {"by_op": {...}, "by_op_status": {...}, "total": N, "list_times": [...]}
+  GET /__count/counts  -> {"by_op": {...}, "by_op_status": {...}, "by_bucket_op": {"BUCKET OP": N},
+                           "total": N, "list_times": [...]}
+  GET /__count/brief   -> the same without list_times (cheap enough to poll several times a second)
   GET /__count/reset   -> the counts before the reset, then zero
 
 Usage: count_proxy.py --port 0 --upstream-port N [--upstream-host 127.0.0.1]
@@ -43,11 +46,13 @@ class Counts:
         self.zero()
 
     def zero(self):
-        self.by_op, self.by_op_status, self.total = {}, {}, 0
+        self.by_op, self.by_op_status, self.by_bucket_op, self.total = {}, {}, {}, 0
         self.list_times = deque(maxlen=100000)
 
-    def add(self, op, status):
+    def add(self, op, status, bucket):
         with self.lock:
+            k = "%s %s" % (bucket, op)
+            self.by_bucket_op[k] = self.by_bucket_op.get(k, 0) + 1
             self.total += 1
             self.by_op[op] = self.by_op.get(op, 0) + 1
             k = "%s %s" % (op, status)
@@ -55,10 +60,12 @@ class Counts:
             if op == "LIST":
                 self.list_times.append(time.time())
 
-    def snapshot(self, reset=False):
+    def snapshot(self, reset=False, brief=False):
         with self.lock:
             snap = {"total": self.total, "by_op": dict(self.by_op), "by_op_status": dict(self.by_op_status),
-                    "list_times": list(self.list_times), "now": time.time()}
+                    "by_bucket_op": dict(self.by_bucket_op), "now": time.time()}
+            if not brief:
+                snap["list_times"] = list(self.list_times)
             if reset:
                 self.zero()
         return snap
@@ -170,6 +177,8 @@ def relay_body(src, dst, headers, no_body=False, to_eof=False):
 def control(client, target):
     if target.startswith(b"/__count/counts"):
         body = COUNTS.snapshot()
+    elif target.startswith(b"/__count/brief"):
+        body = COUNTS.snapshot(brief=True)
     elif target.startswith(b"/__count/reset"):
         body = COUNTS.snapshot(reset=True)
     else:
@@ -218,7 +227,8 @@ def serve(client):
             has_len = header_value(sheaders, b"content-length") is not None or \
                 header_value(sheaders, b"transfer-encoding") is not None
             relay_body(uf, client, sheaders, no_body=no_body, to_eof=not has_len)
-            COUNTS.add(classify(method, target, names), status)
+            bucket = target.partition(b"?")[0].lstrip(b"/").split(b"/", 1)[0].decode("utf-8", "replace")
+            COUNTS.add(classify(method, target, names), status, bucket)
             if close_after or (not no_body and not has_len):
                 return
     except (Closed, OSError, ValueError):
