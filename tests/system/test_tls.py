@@ -6,6 +6,9 @@ is given with AWS_CA_BUNDLE).
 - corpus-s3-tls, corpus-dynamodb-tls: the hand-written corpus drained over https into each store, judged by
   the oracle; every call widgetd counts went through the proxy, and on few connections: the proxy's count
   of TLS handshakes stays within 2 x calls in flight + 4 (the figures are printed).
+- session-resumption: the S3 store through a TLS server that closes every connection after 4 requests, as
+  a load balancer may: widgetd reconnects, and resumes its TLS sessions (full handshakes stay within
+  calls in flight + 4; the others are resumed).
 - refused-bad-ca, refused-wrong-name, refused-expired: the requests bucket behind a certificate widgetd
   must refuse (from a CA it was not given, for another host name, expired). widgetd, as a daemon, logs the
   refusal once, naming the endpoint and curl's reason, makes exactly one attempt per call (the proxy's
@@ -124,6 +127,28 @@ def corpus_case(h, store):
                 "(at most %d)" % (ddb.connections, ddb_calls, bound))
 
 
+def resumption_case(h):
+    requests = generated(80, "resume")
+    h.use_tls()
+    env = h.widgetd_env({"AWS_ENDPOINT_URL_S3": h.tls_endpoint("s3-short")})
+    h.use_tls(False)
+    mark = h.tls_mark()
+    run = h.drain_and_judge("reconnecting over TLS", "s3", requests, tag="tls-resume", env=env)
+    seen = h.tls_traffic("s3-short", mark)
+    calls, _ = exit_calls(run.lines)
+    s3_calls = sum((calls or {}).get(op, 0) for op in S3_OPS)
+    full = seen.connections - seen.resumed
+    print("# TLS, connections closed after 4 requests: %s for widgetd's %d calls: %d full handshakes"
+          % (seen, s3_calls, full), flush=True)
+    h.check(seen.requests == s3_calls and seen.connections >= s3_calls // 4,
+            "every call through the proxy, on connections of at most 4 requests (%d calls, %d connections)"
+            % (s3_calls, seen.connections))
+    bound = CALLS_IN_FLIGHT + 4
+    h.check(seen.resumed > 0 and full <= bound,
+            "reconnections resume the TLS session: %d full handshakes (at most %d), %d resumed"
+            % (full, bound, seen.resumed))
+
+
 def refused_list_case(h, kind):
     """The requests bucket behind a certificate widgetd must refuse."""
     requests = generated(5, kind)
@@ -133,13 +158,13 @@ def refused_list_case(h, kind):
     endpoint = h.tls_endpoint(kind)
     env = h.widgetd_env({"AWS_ENDPOINT_URL_S3": endpoint, "AWS_CA_BUNDLE": h.env["WD_TLS_CA"]})
     mark = h.tls_mark()
-    alive, run = run_daemon(h, h.old_flags(bucket, "s3", store), env, 2.5, "refused-" + kind)
+    alive, run = run_daemon(h, h.old_flags(bucket, "s3", store), env, 2.0, "refused-" + kind)
     seen = h.tls_traffic(kind, mark)
     calls, retries = exit_calls(run.lines)
     lists = (calls or {}).get("ListObjectsV2", 0)
     print("# %s: widgetd made %s ListObjectsV2 calls, %s retries; the proxy saw %d connections, %d requests"
           % (kind, lists, retries, seen.error_connections, seen.requests), flush=True)
-    h.check(alive, "widgetd still running after 2.5 s of refused certificates", run.tail())
+    h.check(alive, "widgetd still running after 2 s of refused certificates", run.tail())
     h.check(not run.timed_out and run.rc == 0, "widgetd stops on SIGTERM with exit 0 (got %s)" % run.rc, run.tail())
     want = "TLS certificate of %s refused: SSL" % endpoint
     refusals = [line for line in run.lines if want in line]
@@ -170,13 +195,13 @@ def refused_store_case(h):
     env = h.widgetd_env({"AWS_ENDPOINT_URL_DYNAMODB": endpoint})
     h.use_tls(False)
     mark = h.tls_mark()
-    alive, run = run_daemon(h, h.old_flags(bucket, "dynamodb", table), env, 3.5, "refused-store")
+    alive, run = run_daemon(h, h.old_flags(bucket, "dynamodb", table), env, 3.0, "refused-store")
     seen = h.tls_traffic("bad-ca", mark)
     calls, retries = exit_calls(run.lines)
     writes = sum((calls or {}).get(op, 0) for op in DDB_OPS)
     print("# store behind bad-ca: widgetd made %d DynamoDB calls, %s retries; the proxy saw %d connections"
           % (writes, retries, seen.error_connections), flush=True)
-    h.check(alive, "widgetd still running after 3.5 s of a refused store", run.tail())
+    h.check(alive, "widgetd still running after 3 s of a refused store", run.tail())
     h.check(not run.timed_out and run.rc == 0, "widgetd stops on SIGTERM with exit 0 (got %s)" % run.rc, run.tail())
     want = "TLS certificate of %s refused: SSL certificate problem: %s" % (endpoint, REASONS["bad-ca"])
     refusals = [line for line in run.lines if "TLS certificate of" in line]
@@ -198,6 +223,9 @@ def main():
         with h.case("corpus-%s-tls" % store) as selected:
             if selected:
                 corpus_case(h, store)
+    with h.case("session-resumption") as selected:
+        if selected:
+            resumption_case(h)
     for kind in ("bad-ca", "wrong-name", "expired"):
         with h.case("refused-" + kind) as selected:
             if selected:

@@ -76,7 +76,7 @@ S3_SERVERS = ("s3rver", "rgw")
 S3_ENDPOINT_VAR = {"s3rver": "WD_S3_ENDPOINT", "rgw": "WD_RGW_ENDPOINT"}
 S3_TLS_ENDPOINT_VAR = {"s3rver": "WD_S3_TLS_ENDPOINT", "rgw": "WD_RGW_TLS_ENDPOINT"}
 # The TLS proxy's servers (scripts/standins --tls), by log name.
-TLS_SERVERS = ("s3", "ddb", "rgw", "bad-ca", "wrong-name", "expired")
+TLS_SERVERS = ("s3", "ddb", "rgw", "bad-ca", "wrong-name", "expired", "s3-short")
 # nginx's error-log lines name their connection: "... [info] PID#TID: *N message".
 NGINX_CONN_RE = re.compile(r"\[\w+\] \d+#\d+: \*(\d+) ")
 
@@ -296,8 +296,9 @@ class Harness:
 
     def tls_endpoint(self, name):
         """The https endpoint of a TLS server: "s3" (the current S3 server's), "ddb", "bad-ca", "wrong-name",
-        "expired"."""
+        "expired", "s3-short" (s3rver, each connection closed after 4 requests)."""
         var = {"s3": S3_TLS_ENDPOINT_VAR[self.s3_server], "ddb": "WD_DDB_PROXY_TLS_ENDPOINT",
+               "s3-short": "WD_S3_TLS_SHORT_ENDPOINT",
                "bad-ca": "WD_TLS_BAD_CA_ENDPOINT", "wrong-name": "WD_TLS_WRONG_NAME_ENDPOINT",
                "expired": "WD_TLS_EXPIRED_ENDPOINT"}[name]
         if not self.env.get(var):
@@ -859,9 +860,10 @@ class Harness:
 
     # ----- one whole scenario -----
 
-    def drain_and_judge(self, what, store, requests, args_fn=None, timeout=None, tag=None):
+    def drain_and_judge(self, what, store, requests, args_fn=None, timeout=None, tag=None, env=None):
         """Creates a requests bucket and a store, loads requests, runs widgetd --once with the old flags
-        (or args_fn(requests_bucket, store_name)), judges. Returns the WidgetdRun."""
+        (or args_fn(requests_bucket, store_name)) in env (default widgetd_env()), judges. Returns the
+        WidgetdRun."""
         tag = tag or what
         bucket = self.create_bucket(tag + "-req")
         store_name = self.create_store(store, tag)
@@ -869,7 +871,7 @@ class Harness:
         self.load(bucket, requests)
         print("# loaded %d requests into %s in %.2fs" % (len(requests), bucket, time.monotonic() - t0), flush=True)
         args = args_fn(bucket, store_name) if args_fn else self.old_flags(bucket, store, store_name) + ["--once"]
-        run = self.run_widgetd(args, name=tag, timeout=timeout)
+        run = self.run_widgetd(args, name=tag, timeout=timeout, env=env)
         print("# widgetd %s: exit %s in %.2fs" % (" ".join(args), run.rc, run.elapsed), flush=True)
         self.judge(what, requests, bucket, store, store_name, run)
         return run
