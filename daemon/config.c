@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "aws.h"
 #include "ini_text.h"
@@ -198,6 +199,7 @@ static const struct {
     [WD_SETTING_STORE_NAME] = {"store", "name"},
     [WD_SETTING_REGION] = {"aws", "region"},
     [WD_SETTING_VERIFY_TLS] = {"aws", "verify_tls"},
+    [WD_SETTING_CA_FILE] = {"aws", "ca_file"},
 };
 
 int wd_config_set(struct wd_config *cfg, const char *section, const char *key, const char *value,
@@ -497,6 +499,10 @@ int wd_config_validate(const struct wd_config *cfg, const char *path, struct wd_
         if (urls[i] != NULL)
             wd_endpoint_clear(&e);
     }
+    /* Caught here, every call would fail the same way at run time, one log line per episode. */
+    if (cfg->ca_file != NULL && access(cfg->ca_file, R_OK) != 0)
+        return refuse(cfg, WD_SETTING_CA_FILE, path, err, "cannot read the CA certificates \"%s\": %s",
+                      cfg->ca_file, strerror(errno));
     if (cfg->poll_max_interval_ms < cfg->poll_interval_ms)
         return refuse(cfg, -1, path, err, "[daemon] poll_max_interval_ms is smaller than poll_interval_ms");
     return 0;

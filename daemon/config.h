@@ -20,6 +20,7 @@ enum wd_setting {
     WD_SETTING_STORE_NAME,
     WD_SETTING_REGION,
     WD_SETTING_VERIFY_TLS,
+    WD_SETTING_CA_FILE,
     WD_SETTING_COUNT
 };
 
@@ -49,7 +50,7 @@ struct wd_config {
     char *s3_endpoint;       /* wins over endpoint for S3 */
     char *dynamodb_endpoint; /* wins over endpoint for DynamoDB */
     enum wd_path_style path_style;
-    char *ca_file;
+    char *ca_file; /* NULL: the system's CA certificates */
     bool verify_tls;
     char *profile;
     int calls_in_flight; /* [daemon] calls_in_flight (old name: workers) */

@@ -4,11 +4,13 @@
 #include <curl/curl.h>
 #include <math.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "escape.h"
 #include "fiber.h"
 #include "http_pool.h"
 
@@ -141,15 +143,52 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
     return len;
 }
 
+/*
+ * A failed TLS handshake (CURLE_SSL_CONNECT_ERROR) is either the connection breaking under it (a reset, an
+ * EOF: curl's socket layer says "Recv failure"/"Send failure", OpenSSL SSL_ERROR_SYSCALL), which a later
+ * attempt may cure, or the peer speaking no TLS we accept (an OpenSSL "SSL routines" error: plain HTTP on
+ * the port, no common protocol or cipher), which no retry cures.
+ */
+static bool handshake_refused(const char *why)
+{
+    return strstr(why, "routines:") != NULL && strstr(why, "unexpected eof") == NULL;
+}
+
+/* The length of url's "scheme://host[:port]": the endpoint a TLS failure is about. */
+static int origin_len(const char *url)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    return (int)(host - url + (ptrdiff_t)strcspn(host, "/?#"));
+}
+
 static int classify_curl(CURLcode rc, const char *errbuf, const struct wd_http_request *req,
                          struct wd_error *err)
 {
-    const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    /* curl's text can quote the peer (a certificate's names): escaped like any outside string. */
+    char why[CURL_ERROR_SIZE * 2];
+    const char *text = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    wd_escape_fixed(why, sizeof(why), WD_ESCAPE_REASON, text, strlen(text));
     switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION: /* unknown CA, wrong host name, expired: all come as this */
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        /* The reason before the call: a long key in the URL must not cut it off the message. */
+        return wd_error_set(err, WD_ERR_CONFIG, 0, "TlsCertificate",
+                            "TLS certificate of %.*s refused: %s (%s %s)", origin_len(req->url), req->url,
+                            why, req->method, req->url);
     case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
+        if (!handshake_refused(text))
+            return wd_error_set(err, WD_ERR_TRANSIENT, 0, "ConnectionError", "%s %s: TLS handshake cut: %s",
+                                req->method, req->url, why);
+        return wd_error_set(err, WD_ERR_CONFIG, 0, "TlsHandshake",
+                            "TLS handshake with %.*s refused: %s (%s %s)", origin_len(req->url), req->url,
+                            why, req->method, req->url);
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_INITFAILED:
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
         return wd_error_set(err, WD_ERR_CONFIG, 0, "HttpSetup", "%s %s: %s", req->method, req->url, why);
@@ -197,8 +236,11 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->opts.verify_tls ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->opts.verify_tls ? 2L : 0L);
-    if (h->opts.ca_file != NULL)
+    if (h->opts.ca_file != NULL) {
+        /* The given bundle alone, as AWS_CA_BUNDLE means to the SDKs: not also the system's directory. */
         curl_easy_setopt(c, CURLOPT_CAINFO, h->opts.ca_file);
+        curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+    }
     if (h->opts.no_proxy)
         curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     bool pooled = h->opts.pool != NULL && wd_fiber_current() != NULL;

@@ -14,7 +14,7 @@
 struct wd_http_options {
     long connect_timeout_ms;
     long timeout_ms;     /* whole call, so a stalled server cannot wedge a worker */
-    const char *ca_file; /* NULL: the system's CA bundle */
+    const char *ca_file; /* NULL: the system's CA bundle and directory; else this bundle alone */
     bool verify_tls;
     bool no_proxy; /* never use a proxy from the environment (instance and container metadata are local) */
     /*
@@ -53,8 +53,11 @@ void wd_http_free(struct wd_http *h);
 
 /*
  * Sends the request and fills resp (status + body) when any HTTP response arrived, whatever its status:
- * classifying a status is the caller's job. Returns -1 with err (WD_ERR_TRANSIENT for connection errors
- * and timeouts, WD_ERR_CONFIG for TLS/certificate problems) when no response arrived.
+ * classifying a status is the caller's job. Returns -1 with err when no response arrived: WD_ERR_TRANSIENT
+ * for connection errors, timeouts and a handshake the connection broke under; WD_ERR_CONFIG for what no
+ * retry cures: a refused certificate (code "TlsCertificate": unknown CA, wrong host name, expired; the
+ * message names the endpoint and curl's reason, escaped), a peer speaking no acceptable TLS
+ * ("TlsHandshake"), an unreadable CA file or a bad URL ("HttpSetup").
  */
 int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd_http_response *resp,
                  struct wd_error *err);

@@ -22,6 +22,10 @@ counted independently of both consumers by a counting proxy in front of s3rver (
 count_proxy.py) and by the signature-checking proxy in front of DynamoDB Local (by X-Amz-Target), and
 for widgetd also from its own exit line, cross-checked against the proxies; list-price dollars per
 million requests; and the stand-ins' CPU per request (what bounds requests/s here).
+With --tls both consumers reach the stand-ins over https (scripts/standins --tls: nginx in front of
+s3rver and of the signature proxy, certificates from a throwaway CA given as AWS_CA_BUNDLE), S3's calls
+counted by widgetd's own counters, and a TLS row: the handshakes (connections, resumed sessions among
+them) the proxy logged during each run.
 Nothing here asserts a timing: figures are printed. A wrong store fails the run (exit 1).
 """
 import argparse
@@ -315,7 +319,8 @@ class Bench:
                        stderr=subprocess.DEVNULL, timeout=120)
         t0 = time.monotonic()
         self.standins_started = True
-        r = subprocess.run([script, "start", "--auto-ports", "--fresh", "--dir", self.dir], stdin=subprocess.DEVNULL,
+        r = subprocess.run([script, "start", "--auto-ports", "--fresh", "--dir", self.dir] +
+                           (["--tls"] if self.args.tls else []), stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
         if r.returncode != 0:
             raise BenchError("scripts/standins start failed (exit %d):\n%s" % (r.returncode, r.stdout))
@@ -339,6 +344,10 @@ class Bench:
         # the paths both consumers take in plain mode
         self.s3_path = self.s3_counted if self.args.s3_via == "count" else self.s3_direct
         self.ddb_path = self.ddb_proxy if self.args.ddb_via == "proxy" else self.ddb_direct
+        if self.args.tls:   # the TLS proxy sits in front of s3rver and of the signature proxy
+            self.s3_path, self.ddb_path = self.env["WD_S3_TLS_ENDPOINT"], self.env["WD_DDB_PROXY_TLS_ENDPOINT"]
+            log("--tls: consumers reach S3 at %s and DynamoDB at %s (CA %s)"
+                % (self.s3_path, self.ddb_path, self.env["WD_TLS_CA"]))
         log("consumers reach S3 %s and DynamoDB %s"
             % ("through the counting proxy (%s)" % self.s3_path if self.args.s3_via == "count"
                else "directly (%s; calls not counted independently)" % self.s3_path,
@@ -517,6 +526,8 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update({"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER", "AWS_REGION": "us-east-1",
                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
+        if self.args.tls:
+            env["AWS_CA_BUNDLE"] = self.env["WD_TLS_CA"]
         env.update(extra or {})
         return env
 
@@ -547,6 +558,7 @@ class Bench:
         s3log = os.path.join(self.dir, "s3rver.log")
         s3log_at = os.path.getsize(s3log) if os.path.exists(s3log) else 0
         cpu0 = self.standin_cpu()
+        tls_at = self.tls_mark()
         res.extra["load_before"] = os.getloadavg()[0]
         timeout = self.args.timeout
         # The consumer runs under /usr/bin/time, which forks it from a small process: a child forked (or
@@ -628,9 +640,13 @@ class Bench:
         res.vcsw, res.ivcsw = ru.ru_nvcsw, ru.ru_nivcsw
         self._list_times = []
         if s3_counted is None:   # is the counting proxy on this path (perhaps behind a delay proxy)?
-            s3_counted = s3_ep == self.s3_counted or (self.args.s3_via == "count" and s3_ep != self.s3_direct)
+            s3_counted = s3_ep == self.s3_counted or (self.args.s3_via == "count" and s3_ep != self.s3_direct
+                                                      and not self.args.tls)
+        if self.args.tls:
+            res.extra["tls"] = self.tls_handshakes(tls_at)
         if ddb_counted is None:
-            ddb_counted = ddb_ep == self.ddb_proxy or (self.args.ddb_via == "proxy" and ddb_ep != self.ddb_direct)
+            ddb_counted = ddb_ep == self.ddb_proxy or ((self.args.ddb_via == "proxy" or self.args.tls)
+                                                       and ddb_ep != self.ddb_direct)
         res.calls = self.counts_read(s3_counted, ddb_counted)
         res.uncounted = ([] if s3_counted else ["s3"]) + ([] if ddb_counted else ["dynamodb"])
         res.list_times = [t for t in self._list_times]
@@ -645,6 +661,29 @@ class Bench:
         if res.rc not in want_rc and not res.problems:
             res.problems.append("exit code %s (log %s)" % (res.rc, res.log_path))
         return res
+
+    def tls_mark(self):
+        """Sizes of the TLS proxy's access logs (S3, DynamoDB) now, or {} without --tls."""
+        if not self.args.tls:
+            return {}
+        paths = [os.path.join(self.env["WD_TLS_LOGS"], n + ".access.log") for n in ("s3", "ddb")]
+        return {p: os.path.getsize(p) if os.path.exists(p) else 0 for p in paths}
+
+    def tls_handshakes(self, mark):
+        """(handshakes, resumed, requests) the TLS proxy logged since mark: a line per request, starting with
+        its connection's serial (one handshake each) and ending the first three fields with "r" when the TLS
+        session was resumed."""
+        time.sleep(0.2)   # the last lines of connections closed at the consumer's exit
+        conns, requests = {}, 0
+        for path, at in mark.items():
+            with open(path, "rb") as f:
+                f.seek(at)
+                for line in f.read().decode("utf-8", "replace").splitlines():
+                    fields = line.split()
+                    if len(fields) >= 3:
+                        requests += 1
+                        conns.setdefault((path, fields[0]), fields[2])
+        return len(conns), sum(1 for v in conns.values() if v == "r"), requests
 
     @staticmethod
     def widgetd_calls(path):
@@ -837,6 +876,9 @@ class Bench:
         row("machine load (1-min average) before / after", lambda r: "%.1f / %.1f" % (
             r.extra["load_before"], r.extra["load_after"]))
         rows[-1][3] = ""
+        if self.args.tls:
+            row("TLS handshakes (resumed) / requests at the proxy", lambda r: "%d (%d) / %d" % r.extra["tls"])
+            rows[-1][3] = ""
         row("store equals the oracle's", lambda r: "yes" if r.ok else "NO")
         rows[-1][3] = ""
         return table.render(cols, rows, title=title)
@@ -854,6 +896,7 @@ class Bench:
             w = results["widgetd"]
             notes = ["widgetd's own call counters vs the counting proxies: %s" % self.cross_check(w, store),
                      "paths: S3 %s; DynamoDB %s" % (
+                         "over TLS (nginx) to s3rver" if self.args.tls else
                          "via the counting proxy" if self.args.s3_via == "count" else "direct to s3rver",
                          "via the signature-checking proxy" if self.args.ddb_via == "proxy"
                          else "direct to DynamoDB Local")]
@@ -905,6 +948,10 @@ class Bench:
         nb = min(n, self.args.latency_baseline_n)
         up_s3 = self.count_port if self.args.s3_via == "count" else int(self.env["WD_S3_PORT"])
         up_ddb = int(self.env["WD_PROXY_PORT"] if self.args.ddb_via == "proxy" else self.env["WD_DDB_PORT"])
+        scheme = "http"
+        if self.args.tls:   # the delay in front of the TLS proxy: handshakes pay the round trips too
+            scheme = "https"
+            up_s3, up_ddb = (int(self.env[v].rsplit(":", 1)[1]) for v in ("WD_S3_TLS_ENDPOINT", "WD_DDB_PROXY_TLS_ENDPOINT"))
         out = []
         for store in self.stores:
             self.warm_up(store, self.s3_path, self.ddb_path)
@@ -917,7 +964,7 @@ class Bench:
         for ms in self.args.latency_ms:
             p1 = self.start_proxy("delay proxy S3", "delay_proxy.py", up_s3, ["--delay-ms", str(ms)])
             p2 = self.start_proxy("delay proxy DynamoDB", "delay_proxy.py", up_ddb, ["--delay-ms", str(ms)])
-            s3_ep, ddb_ep = "http://127.0.0.1:%d" % p1, "http://127.0.0.1:%d" % p2
+            s3_ep, ddb_ep = "%s://127.0.0.1:%d" % (scheme, p1), "%s://127.0.0.1:%d" % (scheme, p2)
             log("latency mode: delay proxies (+%g ms each way) S3 %s, DynamoDB %s" % (ms, s3_ep, ddb_ep))
             runs = []
             try:
@@ -1302,6 +1349,9 @@ def parse_args(argv):
     p.add_argument("--ddb-via", choices=("proxy", "direct"), default="proxy",
                    help="both consumers reach DynamoDB Local through the signature-checking proxy (default, it "
                    "counts calls) or directly")
+    p.add_argument("--tls", action="store_true",
+                   help="both consumers reach the stand-ins over https through the TLS proxy (scripts/standins "
+                   "--tls); adds the TLS handshakes counted at the proxy")
     p.add_argument("--widgetd", help="benchmark this binary instead of building build/release/widgetd")
     p.add_argument("--rev", help="build widgetd from a clean export of this commit (e.g. HEAD) instead of the work "
                    "tree, in DIR/src-SHA (uncommitted edits do not count)")

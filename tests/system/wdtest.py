@@ -28,6 +28,13 @@ automatic decoding turned off; so they are byte-exact on both. RGW writes a page
 (and the StartAfter echo) raw, so botocore cannot read a page that ends with such a key: the harness lists
 999 keys a page, so a test can end widgetd's 1000-key page with one and still list the bucket (as long as
 no such key is the 999th, 1998th, ... of it).
+
+TLS: a Harness(tls=True) needs stand-ins started with --tls (scripts/standins: nginx in front of each, a
+throwaway CA); given a set without them it starts its own set with --tls. h.use_tls() points widgetd (not
+the harness's own clients, which stay on plain HTTP so that the proxy's logs hold widgetd's calls alone)
+at the https endpoints, with AWS_CA_BUNDLE set to the CA; h.tls_mark() and h.tls_traffic(name, mark)
+read what the proxy saw since then: requests, connections (= TLS handshakes), resumed sessions, and the
+connections of the refusing servers (handshakes that failed or were dropped).
 """
 import argparse
 import atexit
@@ -67,6 +74,11 @@ MAX_SHOWN = 8   # mismatches shown per failed check
 FOLDER_GUARD = "\x7fs3rver-folder-guard"
 S3_SERVERS = ("s3rver", "rgw")
 S3_ENDPOINT_VAR = {"s3rver": "WD_S3_ENDPOINT", "rgw": "WD_RGW_ENDPOINT"}
+S3_TLS_ENDPOINT_VAR = {"s3rver": "WD_S3_TLS_ENDPOINT", "rgw": "WD_RGW_TLS_ENDPOINT"}
+# The TLS proxy's servers (scripts/standins --tls), by log name.
+TLS_SERVERS = ("s3", "ddb", "rgw", "bad-ca", "wrong-name", "expired", "s3-short")
+# nginx's error-log lines name their connection: "... [info] PID#TID: *N message".
+NGINX_CONN_RE = re.compile(r"\[\w+\] \d+#\d+: \*(\d+) ")
 
 
 class HarnessError(Exception):
@@ -130,8 +142,31 @@ class WidgetdRun:
         return "\n".join("    | " + line for line in lines[-n:]) or "    | (empty)"
 
 
+class TlsTraffic:
+    """What the TLS proxy logged for one server since a mark: requests passed on, the connections they came
+    on (each one TLS handshake: full, or resumed when the client offered a session the server kept), and
+    the connections seen in its error log (on a refusing server: one per attempt, the handshake failed or
+    the client dropped it)."""
+
+    def __init__(self, access_lines, error_lines):
+        self.requests = len(access_lines)
+        conns = {}
+        for line in access_lines:
+            f = line.split()
+            if len(f) >= 3:
+                conns.setdefault(f[0], f[2])
+        self.connections = len(conns)
+        self.resumed = sum(1 for v in conns.values() if v == "r")
+        self.error_connections = len({m.group(1) for m in map(NGINX_CONN_RE.search, error_lines) if m})
+        self.error_lines = error_lines
+
+    def __str__(self):
+        return "%d requests on %d connections (%d TLS sessions resumed)" % (self.requests, self.connections,
+                                                                             self.resumed)
+
+
 class Harness:
-    def __init__(self, description, argv=None, extra_args=None, rgw=False):
+    def __init__(self, description, argv=None, extra_args=None, rgw=False, tls=False):
         p = argparse.ArgumentParser(description=(description or "").strip().splitlines()[0])
         p.add_argument("--widgetd", required=True, help="the widgetd binary to test")
         p.add_argument("--source-dir", default=os.path.dirname(os.path.dirname(HERE)),
@@ -167,6 +202,8 @@ class Harness:
         if not os.path.exists(self.oracle_path):
             self._fatal("oracle not found at %s (set WD_SHARED_DIR)" % self.oracle_path)
         self.want_rgw = rgw
+        self.want_tls = tls
+        self.tls = False   # use_tls(): widgetd talks to the https endpoints
         self._start_standins()
         self._s3_clients = {}
         self.s3_server = None
@@ -182,12 +219,16 @@ class Harness:
                 self._fatal("WD_STANDINS_ENV=%s does not exist" % path)
             self.env = read_env_file(path)
             print("# reusing stand-ins from %s" % path, flush=True)
-            if self.want_rgw and not self.env.get("WD_RGW_ENDPOINT"):
+            if self.want_tls and not self.env.get("WD_TLS_CA"):
+                # A set started without --tls: a whole set of our own, with it (and RGW when wanted).
+                self.env = self._own_standins("tls-standins", ["--tls"] + (["--rgw"] if self.want_rgw else []))
+            elif self.want_rgw and not self.env.get("WD_RGW_ENDPOINT"):
                 # A set started without --rgw: RGW alone, of our own, next to it.
                 rgw_env = self._own_standins("rgw-standins", ["--rgw-only"])
                 self.env["WD_RGW_ENDPOINT"] = rgw_env.get("WD_RGW_ENDPOINT", "")
         else:
-            self.env = self._own_standins("standins", ["--rgw"] if self.want_rgw else [])
+            self.env = self._own_standins("standins", (["--rgw"] if self.want_rgw else []) +
+                                          (["--tls"] if self.want_tls else []))
         missing = [k for k in ("WD_S3_ENDPOINT", "WD_DDB_ENDPOINT") if not self.env.get(k)]
         if missing:
             self._fatal("stand-ins env lacks %s" % ", ".join(missing))
@@ -242,6 +283,56 @@ class Harness:
         if server not in self._s3_clients:
             self._s3_clients[server] = self._s3_client(endpoint)
         self.s3_server, self.s3 = server, self._s3_clients[server]
+
+    # ----- TLS -----
+
+    def use_tls(self, on=True):
+        """widgetd's endpoints: the https ones of the TLS proxy (on) or the plain ones. A Harness made without
+        tls=True cannot: a failed check, never a silent fall-back to plain HTTP."""
+        if on and not self.env.get("WD_TLS_CA"):
+            raise HarnessError("the stand-ins have no TLS proxy (WD_TLS_CA is not in their env): make the Harness "
+                               "with tls=True, or start them with --tls")
+        self.tls = on
+
+    def tls_endpoint(self, name):
+        """The https endpoint of a TLS server: "s3" (the current S3 server's), "ddb", "bad-ca", "wrong-name",
+        "expired", "s3-short" (s3rver, each connection closed after 4 requests)."""
+        var = {"s3": S3_TLS_ENDPOINT_VAR[self.s3_server], "ddb": "WD_DDB_PROXY_TLS_ENDPOINT",
+               "s3-short": "WD_S3_TLS_SHORT_ENDPOINT",
+               "bad-ca": "WD_TLS_BAD_CA_ENDPOINT", "wrong-name": "WD_TLS_WRONG_NAME_ENDPOINT",
+               "expired": "WD_TLS_EXPIRED_ENDPOINT"}[name]
+        if not self.env.get(var):
+            raise HarnessError("the stand-ins have no %s" % var)
+        return self.env[var]
+
+    def _tls_logs(self, name):
+        d = self.env.get("WD_TLS_LOGS")
+        if not d:
+            raise HarnessError("the stand-ins have no TLS proxy logs (WD_TLS_LOGS)")
+        return os.path.join(d, name + ".access.log"), os.path.join(d, name + ".error.log")
+
+    def tls_mark(self):
+        """The current sizes of the TLS proxy's logs, for tls_traffic()."""
+        mark = {}
+        for name in TLS_SERVERS:
+            for path in self._tls_logs(name):
+                mark[path] = os.path.getsize(path) if os.path.exists(path) else 0
+        return mark
+
+    def tls_traffic(self, name, mark):
+        """TlsTraffic of server name ("s3" means the current S3 server's: "rgw" on RGW) since mark."""
+        if name == "s3" and self.s3_server == "rgw":
+            name = "rgw"
+        time.sleep(0.2)   # nginx writes a connection's last line when it notices the close
+        out = []
+        for path in self._tls_logs(name):
+            lines = []
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    f.seek(mark.get(path, 0))
+                    lines = [line for line in f.read().decode("utf-8", "replace").split("\n") if line.strip()]
+            out.append(lines)
+        return TlsTraffic(*out)
 
     def _client_for(self, bucket):
         server = self.bucket_server.get(bucket, "s3rver")
@@ -480,14 +571,16 @@ class Harness:
         """The environment of a widgetd run: no AWS_* from outside; stand-in endpoints and credentials."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update({
-            "AWS_ENDPOINT_URL_S3": self.s3_endpoint(),
-            "AWS_ENDPOINT_URL_DYNAMODB": self.env["WD_DDB_PROXY_ENDPOINT"],
+            "AWS_ENDPOINT_URL_S3": self.tls_endpoint("s3") if self.tls else self.s3_endpoint(),
+            "AWS_ENDPOINT_URL_DYNAMODB": self.tls_endpoint("ddb") if self.tls else self.env["WD_DDB_PROXY_ENDPOINT"],
             "AWS_ACCESS_KEY_ID": self.env["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": self.env["AWS_SECRET_ACCESS_KEY"],
             "AWS_REGION": self.env["AWS_REGION"],
             "AWS_EC2_METADATA_DISABLED": "true",
             "ASAN_OPTIONS": "detect_leaks=1",
         })
+        if self.tls:
+            env["AWS_CA_BUNDLE"] = self.env["WD_TLS_CA"]
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         env.update(overrides or {})
         for k in drop:
@@ -767,9 +860,10 @@ class Harness:
 
     # ----- one whole scenario -----
 
-    def drain_and_judge(self, what, store, requests, args_fn=None, timeout=None, tag=None):
+    def drain_and_judge(self, what, store, requests, args_fn=None, timeout=None, tag=None, env=None):
         """Creates a requests bucket and a store, loads requests, runs widgetd --once with the old flags
-        (or args_fn(requests_bucket, store_name)), judges. Returns the WidgetdRun."""
+        (or args_fn(requests_bucket, store_name)) in env (default widgetd_env()), judges. Returns the
+        WidgetdRun."""
         tag = tag or what
         bucket = self.create_bucket(tag + "-req")
         store_name = self.create_store(store, tag)
@@ -777,7 +871,7 @@ class Harness:
         self.load(bucket, requests)
         print("# loaded %d requests into %s in %.2fs" % (len(requests), bucket, time.monotonic() - t0), flush=True)
         args = args_fn(bucket, store_name) if args_fn else self.old_flags(bucket, store, store_name) + ["--once"]
-        run = self.run_widgetd(args, name=tag, timeout=timeout)
+        run = self.run_widgetd(args, name=tag, timeout=timeout, env=env)
         print("# widgetd %s: exit %s in %.2fs" % (" ".join(args), run.rc, run.elapsed), flush=True)
         self.judge(what, requests, bucket, store, store_name, run)
         return run

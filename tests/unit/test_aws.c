@@ -1,15 +1,21 @@
 /*
  * Unit tests for the retry loop of wd_aws_call() against a scripted loopback server: which answers are
- * retried, how many attempts and retry tokens a call may take, fresh connections, clock-skew correction.
+ * retried, how many attempts and retry tokens a call may take, fresh connections, clock-skew correction,
+ * and TLS handshakes that fail (refused: never retried; cut by the connection: retried).
  */
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -75,13 +81,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Starts the server with its script and a wd_aws with policy p (rand01 replaced by no_wait). */
-static void start(struct fixture *fx, const struct fx_step *steps, size_t n, const struct fx_options *opts,
-                  struct wd_retry_policy p)
+/* A client and a wd_aws with policy p (rand01 replaced by no_wait) for the endpoint url. */
+static void start_client(struct fixture *fx, const char *url, struct wd_retry_policy p)
 {
     struct wd_error err = {0};
-    fx->server = fx_start_with(steps, n, opts);
-    assert_int_equal(wd_endpoint_parse(fx_url(fx->server), &fx->endpoint, &err), 0);
+    assert_int_equal(wd_endpoint_parse(url, &fx->endpoint, &err), 0);
     struct wd_http_options ho = {.connect_timeout_ms = 1000, .timeout_ms = 2000, .no_proxy = true};
     fx->http = wd_http_new(&ho, &err);
     assert_non_null(fx->http);
@@ -89,6 +93,75 @@ static void start(struct fixture *fx, const struct fx_step *steps, size_t n, con
     p.rand_ctx = fx;
     fx->aws = wd_aws_new("us-east-1", fx->creds, &p, &err);
     assert_non_null(fx->aws);
+}
+
+/* Starts the server with its script and a client for it with policy p. */
+static void start(struct fixture *fx, const struct fx_step *steps, size_t n, const struct fx_options *opts,
+                  struct wd_retry_policy p)
+{
+    fx->server = fx_start_with(steps, n, opts);
+    start_client(fx, fx_url(fx->server), p);
+}
+
+/*
+ * A TCP peer for a TLS client that never completes the handshake: it reads the ClientHello, then either
+ * resets the connection (as a server or a middlebox going away does) or answers in plain HTTP (an https://
+ * endpoint that is an http:// port). Counts the connections it accepted.
+ */
+struct raw_peer {
+    int fd, port;
+    bool plain;
+    atomic_int accepted;
+    atomic_bool stop;
+    pthread_t thread;
+};
+
+static void *raw_peer_run(void *arg)
+{
+    struct raw_peer *p = arg;
+    while (!atomic_load(&p->stop)) {
+        struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        int c = accept(p->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        atomic_fetch_add(&p->accepted, 1);
+        char hello[4096];
+        (void)!recv(c, hello, sizeof(hello), 0);
+        if (p->plain) {
+            static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+            (void)!send(c, answer, sizeof(answer) - 1, MSG_NOSIGNAL);
+        } else {
+            struct linger l = {.l_onoff = 1, .l_linger = 0}; /* close = RST */
+            setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+static void raw_peer_start(struct raw_peer *p, bool plain)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    p->plain = plain;
+    atomic_init(&p->accepted, 0);
+    atomic_init(&p->stop, false);
+    p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(p->fd >= 0);
+    assert_int_equal(bind(p->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(p->fd, (struct sockaddr *)&a, &alen), 0);
+    assert_int_equal(listen(p->fd, 16), 0);
+    p->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&p->thread, NULL, raw_peer_run, p), 0);
+}
+
+static void raw_peer_stop(struct raw_peer *p)
+{
+    atomic_store(&p->stop, true);
+    pthread_join(p->thread, NULL);
+    close(p->fd);
 }
 
 /* A GetObject, classified as S3 does. Returns what wd_aws_call() returned; resp is cleared. */
@@ -311,6 +384,50 @@ static void test_clock_skew_carried_over(void **state)
     assert_near((long)(signed_at(fx, 0) - now), -3600);
 }
 
+/* https:// to a port that answers in plain HTTP: no retry cures that, so one attempt and no back-off. */
+static void test_tls_refused_not_retried(void **state)
+{
+    struct fixture *fx = *state;
+    struct raw_peer peer;
+    char url[64];
+    raw_peer_start(&peer, true);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", peer.port);
+    start_client(fx, url, wd_retry_policy_default());
+    struct wd_error err = {0};
+    assert_int_equal(s3_get(fx, &err), -1);
+    raw_peer_stop(&peer);
+    assert_int_equal(err.cls, WD_ERR_CONFIG);
+    assert_string_equal(err.code, "TlsHandshake");
+    char want[96];
+    snprintf(want, sizeof(want), "TLS handshake with %s refused: ", url);
+    if (strncmp(err.message, want, strlen(want)) != 0)
+        fail_msg("message \"%s\" does not start with \"%s\"", err.message, want);
+    assert_int_equal(atomic_load(&peer.accepted), 1);
+    assert_int_equal(stats(fx).calls[WD_OP_S3_GET], 1);
+    assert_int_equal(stats(fx).retries, 0);
+    assert_int_equal(fx->delays, 0);
+}
+
+/* A handshake the connection broke under (reset) is a connection error: retried up to the policy's max. */
+static void test_tls_handshake_cut_retried(void **state)
+{
+    struct fixture *fx = *state;
+    struct raw_peer peer;
+    char url[64];
+    raw_peer_start(&peer, false);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", peer.port);
+    start_client(fx, url, wd_retry_policy_default());
+    struct wd_error err = {0};
+    assert_int_equal(s3_get(fx, &err), -1);
+    raw_peer_stop(&peer);
+    assert_int_equal(err.cls, WD_ERR_TRANSIENT);
+    assert_string_equal(err.code, "ConnectionError");
+    assert_int_equal(atomic_load(&peer.accepted), 3);
+    assert_int_equal(stats(fx).calls[WD_OP_S3_GET], 3);
+    assert_int_equal(stats(fx).retries, 2);
+    assert_int_equal(fx->delays, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +439,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_on_fresh_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_skew_corrected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_skew_carried_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_refused_not_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_handshake_cut_retried, setup, teardown),
     };
     if (wd_http_global_init() != 0)
         return 1;

@@ -191,6 +191,42 @@ static void expect_ok(const char *text)
     wd_config_clear(&cfg);
 }
 
+/*
+ * The CA certificates: AWS_CA_BUNDLE wins over [aws] ca_file as every AWS variable wins over the file
+ * (the AWS CLI's order too); neither: NULL, the system's. An unreadable one is refused where it was set.
+ */
+#define CA_CONF(ca)                                                                                          \
+    "[requests]\nbucket = b\n[store]\nkind = s3\nname = w\n[aws]\nregion = us-east-1\nca_file = " ca "\n"
+
+static void test_ca_file(void **state)
+{
+    (void)state;
+    struct wd_config cfg;
+    struct wd_error err = {0};
+    unsetenv("AWS_CA_BUNDLE");
+    assert_int_equal(load(good, &cfg, &err), 0);
+    assert_null(cfg.ca_file);
+    wd_config_clear(&cfg);
+    expect_ok(CA_CONF("/dev/null"));
+    expect_error(CA_CONF("/nonexistent/ca.pem"), 8,
+                 "[aws] ca_file: cannot read the CA certificates \"/nonexistent/ca.pem\": No such file");
+
+    /* The file names one, the variable another: the variable wins, and is the one named. */
+    write_file(CA_CONF("/dev/null"));
+    wd_config_defaults(&cfg);
+    assert_int_equal(wd_config_read_file(&cfg, path, false, &err), 0);
+    unlink(path);
+    assert_string_equal(cfg.ca_file, "/dev/null");
+    setenv("AWS_CA_BUNDLE", "/nonexistent/bundle.pem", 1);
+    assert_int_equal(wd_config_apply_env(&cfg, &err), 0);
+    unsetenv("AWS_CA_BUNDLE");
+    assert_string_equal(cfg.ca_file, "/nonexistent/bundle.pem");
+    assert_int_equal(wd_config_validate(&cfg, path, &err), -1);
+    assert_string_equal(err.message, "AWS_CA_BUNDLE: cannot read the CA certificates "
+                                     "\"/nonexistent/bundle.pem\": No such file or directory");
+    wd_config_clear(&cfg);
+}
+
 static void test_twice_refused(void **state)
 {
     (void)state;
@@ -413,7 +449,7 @@ int main(void)
         cmocka_unit_test(test_twice_refused),      cmocka_unit_test(test_nul_byte_refused),
         cmocka_unit_test(test_directory_refused),  cmocka_unit_test(test_region_shape),
         cmocka_unit_test(test_own_output_refused), cmocka_unit_test(test_old_flags),
-        cmocka_unit_test(test_verify_tls_warning),
+        cmocka_unit_test(test_verify_tls_warning), cmocka_unit_test(test_ca_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
