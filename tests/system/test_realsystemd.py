@@ -52,6 +52,7 @@ UNIT = "widgetd.service"
 MAX_EXPOSURE = 1.2
 STOP_BOUND = 30          # s for `systemctl stop` mid-drain (the unit's TimeoutStopSec= is 60 s)
 DRAIN_TIMEOUT = 60       # s for a batch to be drained
+DEADLINE_S = 780         # s for the whole suite, below ctest's TIMEOUT of 900 s
 BAD = [b'{"type": "create", "requestId": "rs-bad-1", "widgetId": "rs-bad", "owner": "R2D2"}',
        b'{"type": "update", "requestId": "rs-bad-2", "widgetId": "rs-bad", "owner": "Mary Matthews", "label": 7}']
 PROBE = r'''
@@ -338,6 +339,13 @@ def main():
 
     import atexit
     atexit.register(cleanup)  # after the harness's: runs first, while the stand-ins are still up
+    # ctest's TIMEOUT (900 s) would kill this process without a cleanup: end it ourselves first (the
+    # harness turns SIGTERM into an exit, so the atexit cleanup powers systemd off).
+    import signal
+    import threading
+    deadline = threading.Timer(DEADLINE_S, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    deadline.daemon = True
+    deadline.start()
 
     with case("preconditions") as selected:
         missing = [t for t in ("unshare", "nsenter", "setpriv", "systemctl", "dpkg-query")
