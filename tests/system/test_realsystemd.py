@@ -118,15 +118,78 @@ class RealSystemd:
         return subprocess.run(["bash", os.path.join(self.rs_dir, "run-inside.sh"), "bash", "-c", script],
                               env=self.env, input=input, capture_output=True, text=True, timeout=timeout)
 
+    def _orphans(self):
+        """The launchers (unshare) of boots with our RS_STATE that boot.sh gave up on without recording them:
+        under a heavy load it can lose track of a boot that goes on (seen once: systemd up, no instance)."""
+        mine = ("RS_STATE=%s" % self.state).encode()
+        found = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/comm" % d) as f:
+                    comm = f.read().strip()
+                with open("/proc/%s/environ" % d, "rb") as f:
+                    env = f.read().split(b"\0")
+            except OSError:
+                continue
+            if comm == "unshare" and mine in env:
+                found.append(int(d))
+        return found
+
+    def _record_orphan(self, upid):
+        """Writes the state/instance and state/cgroups that boot.sh would have written for the boot launched
+        by upid, so that stop.sh tears it down; returns False when it has no systemd (yet) to power off."""
+        try:
+            with open("/proc/%d/task/%d/children" % (upid, upid)) as f:
+                kids = [int(x) for x in f.read().split()]
+            pid = next(k for k in kids if open("/proc/%d/comm" % k).read().strip() == "systemd")
+            with open("/proc/%d/stat" % pid) as f:
+                start = f.read().rsplit(")", 1)[1].split()[19]
+            pidns = os.readlink("/proc/%d/ns/pid" % pid)
+            with open("/proc/%d/cgroup" % upid) as f:
+                cgroups = [line.rstrip("\n").split(":", 2) for line in f]
+        except (OSError, StopIteration, IndexError, ValueError):
+            return False
+        tag = next((os.path.basename(p) for _, _, p in cgroups if os.path.basename(p).startswith("realsystemd-")), None)
+        if tag is None:
+            return False
+        dirs = []
+        with open("/proc/mounts") as f:
+            mounts = [line.split() for line in f]
+        for _, ctrls, path in cgroups:
+            if ctrls:
+                mp = next((m[1] for m in mounts if m[2] == "cgroup" and ctrls in m[3].split(",")), None)
+            else:
+                mp = next((m[1] for m in mounts if m[2] == "cgroup2"), None)
+            if mp and path.endswith("/" + tag):
+                dirs.append(mp + path)
+        os.makedirs(os.path.join(self.state, "state"), exist_ok=True)
+        with open(os.path.join(self.state, "state", "instance"), "w") as f:
+            f.write("PID=%d\nUPID=%d\nSTART=%s\nPIDNS='%s'\nTAG=%s\n" % (pid, upid, start, pidns, tag))
+        with open(os.path.join(self.state, "state", "cgroups"), "w") as f:
+            f.write("".join(d + "\n" for d in dirs))
+        return True
+
     def stop(self):
         """Powers it off (stop.sh: SIGKILL after 20 s, checks that no process is left) and removes the state."""
         out = ""
+        if not os.path.exists(os.path.join(self.state, "state", "instance")):
+            for upid in self._orphans():
+                if self._record_orphan(upid):
+                    out += "an unrecorded boot (unshare %d) found: stopping it with stop.sh\n" % upid
+                    break
+                out += "an unrecorded boot (unshare %d) without systemd: SIGKILL\n" % upid
+                os.kill(upid, 9)   # --kill-child takes its namespace's PID 1 along
         if os.path.exists(os.path.join(self.state, "state", "instance")):
             r = subprocess.run(["bash", os.path.join(self.rs_dir, "stop.sh")], env=self.env, capture_output=True,
                                text=True, timeout=120)
-            out = r.stdout + r.stderr
+            out += r.stdout + r.stderr
             if r.returncode != 0:
                 return False, out
+        left = self._orphans()
+        if left:
+            return False, out + "\nlaunchers of this state still running: %s (state kept)" % left
         mnt = os.path.join(self.state, "mnt")
         if os.path.ismount(mnt):
             return False, out + "\n%s is still a mount point: state kept" % mnt
@@ -171,16 +234,19 @@ class Suite:
 
     def journal(self, args="", since_cursor=True):
         """widgetd's journal entries (dicts) after self.cursor, with systemd's messages about the unit.
-        journalctl 252 with a FIELD=value match and --after-cursor skips the first match (it takes it for
-        the cursor's entry): field queries pass since_cursor=False."""
-        cur = "--after-cursor='%s'" % self.cursor if since_cursor and self.cursor else ""
+        journalctl 252's --after-cursor skips the first entry that matches, taking it for the cursor's own
+        even when a match (-p, FIELD=value) excludes the cursor's entry: --cursor (inclusive) is used,
+        and the cursor's entry dropped here."""
+        cur = "--cursor='%s'" % self.cursor if since_cursor and self.cursor else ""
         r = self.sh("journalctl --no-pager -o json -u %s %s %s" % (UNIT, cur, args))
         out = []
         for line in r.stdout.splitlines():
             try:
-                out.append(json.loads(line))
+                e = json.loads(line)
             except ValueError:
-                pass
+                continue
+            if not (cur and e.get("__CURSOR") == self.cursor):
+                out.append(e)
         return out
 
     def mark(self):
