@@ -1,4 +1,7 @@
-/* Logging: priority-prefixed lines on stderr, or structured journal entries when stderr is the journal. */
+/*
+ * Logging: lines on stderr (priority-prefixed unless stderr is a terminal), or structured journal entries
+ * when stderr is the journal.
+ */
 #include "log.h"
 
 #include <stdarg.h>
@@ -13,6 +16,8 @@
 
 static int max_level = LOG_INFO;
 static bool to_journal;
+/* "<3>" prefixes are for journald or another log reader; a person at a terminal reads plain lines. */
+static bool prefixed = true;
 
 void wd_log_set_level(int level)
 {
@@ -40,6 +45,8 @@ void wd_log_open(void)
     unsigned long long dev, ino;
     to_journal = js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
                  (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    /* As systemd's own tools do: no prefix on a terminal, unless journald is the reader after all. */
+    prefixed = to_journal || !isatty(STDERR_FILENO);
 }
 
 bool wd_log_to_journal(void)
@@ -79,7 +86,7 @@ __attribute__((format(printf, 3, 0))) static void emit(int prio, const struct wd
                                                        const char *fmt, va_list ap)
 {
     char line[4096];
-    int n = snprintf(line, sizeof(line), "<%d>", prio);
+    int n = prefixed ? snprintf(line, sizeof(line), "<%d>", prio) : 0;
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof(line) - 2)

@@ -1,6 +1,6 @@
 /*
- * The only writer of output: lines on stderr with syslog priority prefixes (<3>, <4>, <6>, <7>), or,
- * when stderr is the journal, journal entries with the request's fields.
+ * The only writer of output: lines on stderr with syslog priority prefixes (<3>, <4>, <6>, <7>) unless
+ * stderr is a terminal, or, when stderr is the journal, journal entries with the request's fields.
  */
 #ifndef WD_LOG_H
 #define WD_LOG_H
@@ -25,12 +25,12 @@ int wd_log_level_parse(
 
 /*
  * Decides once where lines go: to the journal when $JOURNAL_STREAM names the device and inode of
- * stderr (systemd connected stderr to journald), else to stderr with prefixes.
+ * stderr (systemd connected stderr to journald), else to stderr: with prefixes, or plain on a terminal.
  */
 void wd_log_open(void);
 bool wd_log_to_journal(void);
 
-/* Writes "<prio>message\n" in one write(2), so concurrent lines never interleave. */
+/* Writes "<prio>message\n" (or "message\n") in one write(2), so concurrent lines never interleave. */
 void wd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Like wd_log, and in the journal adds REQUEST_KEY=, REQUEST_ID=, WIDGET_ID= for `journalctl FIELD=`. */
 void wd_log_request(int prio, const struct wd_log_ids *ids, const char *fmt, ...)

@@ -15,6 +15,7 @@
 #include <systemd/sd-event.h>
 #include <time.h>
 
+#include "credentials_wait.h"
 #include "log.h"
 #include "notify.h"
 #include "report.h"
@@ -42,6 +43,8 @@ struct loop {
 
     uint64_t watchdog_usec;
     unsigned long watchdog_progress;
+
+    struct wd_credentials_wait creds; /* no poll until the running service has credentials */
 
     long skew_logged; /* the clock offset last reported */
     size_t last_backlog;
@@ -74,15 +77,18 @@ static unsigned long total_retries(const struct loop *l)
 static void update_status(struct loop *l)
 {
     struct wd_report *r = &l->report;
-    const char *state = l->stopping ? "stopping" : wd_consumer_polling(l->svc->consumer) ? "working" : "idle";
-    bool trouble = r->episode_class != 0 || r->list_episode;
+    const char *state = l->stopping                             ? "stopping"
+                        : wd_consumer_polling(l->svc->consumer) ? "working"
+                        : l->creds.waiting                      ? "waiting for AWS credentials"
+                                                                : "idle";
+    bool trouble = r->episode_class != 0 || r->list_episode || l->creds.waiting;
     wd_notify_status(
         "%s: %lu applied, %lu not found, %lu dead-lettered, %lu failed, %lu retries; backlog %zu; "
         "%.1f req/s; next poll in %llu ms%s%s%s",
         state, r->applied, r->not_found, r->dead_lettered, r->failed, total_retries(l), l->last_backlog,
         l->rate, (unsigned long long)(l->interval_us / 1000),
         l->svc->cfg.verify_tls ? "" : "; TLS NOT VERIFIED (verify_tls = no)", trouble ? "; " : "",
-        trouble ? r->last_error : "");
+        trouble ? (l->creds.waiting ? l->creds.why : r->last_error) : "");
 }
 
 static int on_status(sd_event_source *s, uint64_t usec, void *userdata)
@@ -166,12 +172,9 @@ static void swap_config(struct loop *l)
     }
     wd_log_set_level(l->svc->cfg.log_level);
     l->interval_us = (uint64_t)l->svc->cfg.poll_interval_ms * 1000;
-    wd_log(LOG_NOTICE,
-           "configuration reloaded: requests bucket '%s', %s store '%s', %d calls in flight; credentials "
-           "from %s",
+    wd_log(LOG_NOTICE, "configuration reloaded: requests bucket '%s', %s store '%s', %d calls in flight",
            l->svc->cfg.requests_bucket, l->svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
-           l->svc->cfg.store_name, l->svc->cfg.calls_in_flight,
-           wd_credentials_provider_source(l->svc->creds));
+           l->svc->cfg.store_name, l->svc->cfg.calls_in_flight);
     wd_config_log_warnings(&l->svc->cfg, l->src->path);
     wd_notify_ready();
 }
@@ -243,12 +246,36 @@ static int on_pipeline(sd_event_source *s, int fd, uint32_t revents, void *userd
     return 0;
 }
 
+/*
+ * Before a poll: credentials missing at start (no file yet, no role, the metadata service not answering
+ * at boot) are waited for, looked for again with the idle back-off, rather than being fatal.
+ */
+static bool have_credentials(struct loop *l)
+{
+    bool was_waiting = l->creds.waiting;
+    if (wd_credentials_wait_check(&l->creds, l->svc->creds)) {
+        if (was_waiting)
+            l->interval_us = (uint64_t)l->svc->cfg.poll_interval_ms * 1000;
+        return true;
+    }
+    if (l->once) {
+        wd_log(LOG_WARNING, "--once: no AWS credentials; exiting with %d", EX_TEMPFAIL);
+        finish(l, EX_TEMPFAIL);
+        return false;
+    }
+    uint64_t cap = (uint64_t)l->svc->cfg.poll_max_interval_ms * 1000;
+    schedule_poll(l, l->interval_us);
+    l->interval_us = l->interval_us * 2 > cap ? cap : l->interval_us * 2;
+    update_status(l);
+    return false;
+}
+
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     struct loop *l = userdata;
     struct wd_error err;
     (void)s, (void)usec;
-    if (l->stopping)
+    if (l->stopping || !have_credentials(l))
         return 0;
     if (wd_consumer_start(l->svc->consumer, &err) < 0) {
         wd_log(LOG_ERR, "cannot start a poll: %s", err.message);
@@ -353,12 +380,10 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
     sd_event_source_set_enabled(l.status, SD_EVENT_ON);
     l.rate_since = now_usec(&l);
 
-    wd_log(
-        LOG_INFO,
-        "widgetd %s started: requests bucket '%s', %s store '%s', %d calls in flight%s; credentials from %s",
-        WIDGETD_VERSION, l.svc->cfg.requests_bucket, l.svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
-        l.svc->cfg.store_name, l.svc->cfg.calls_in_flight, once ? ", once" : "",
-        wd_credentials_provider_source(l.svc->creds));
+    wd_log(LOG_INFO, "widgetd %s started: requests bucket '%s', %s store '%s', %d calls in flight%s",
+           WIDGETD_VERSION, l.svc->cfg.requests_bucket,
+           l.svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb", l.svc->cfg.store_name,
+           l.svc->cfg.calls_in_flight, once ? ", once" : "");
     wd_config_log_warnings(&l.svc->cfg, src->path);
     wd_notify_ready();
     update_status(&l);

@@ -106,9 +106,8 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (wd_config_load(&src, &cfg, &err) < 0) {
+        /* Once, on stderr (with --check-config too): stdout gets only "configuration OK". */
         wd_log(LOG_ERR, "%s", err.message);
-        if (check)
-            printf("%s\n", err.message);
         return EX_CONFIG;
     }
     wd_log_set_level(cfg.log_level);

@@ -40,8 +40,11 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
     bool custom_s3 = c->s3_endpoint || c->endpoint;
     s->s3.path_style =
         c->path_style == WD_PATH_STYLE_YES || (c->path_style == WD_PATH_STYLE_AUTO && custom_s3);
-    /* Resolved here, on the event loop, once per start or reload; refreshes happen on the workers. */
-    if ((s->creds = wd_credentials_provider_new(c->profile, err)) == NULL)
+    /*
+     * Empty here: the loop looks for credentials before each poll until it finds them (none at start is
+     * a state, not a configuration error); refreshes happen on the workers.
+     */
+    if ((s->creds = wd_credentials_provider_create(c->profile, err)) == NULL)
         goto fail;
     if ((s->aws = wd_aws_new(c->region, s->creds, NULL, err)) == NULL)
         goto fail;

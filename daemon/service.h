@@ -20,7 +20,8 @@ struct wd_service {
 /*
  * Takes ownership of cfg (also on failure) and builds everything a poll needs. Nothing touches the
  * network here: an unreachable endpoint shows up in the first poll, not as a start-up failure.
- * Returns NULL with err (WD_ERR_CONFIG for bad endpoints or missing credentials).
+ * Credentials are not looked up yet (creds is empty: wd_credentials_provider_resolve() fills it).
+ * Returns NULL with err (WD_ERR_CONFIG for bad endpoints).
  */
 struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_report *report,
                                   struct wd_error *err);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "buf.h"
 #include "credentials_files.h"
@@ -21,7 +22,8 @@
 #define REFRESH_RETRY_S 10
 
 struct wd_credentials_provider {
-    char *source;
+    char *profile; /* as given (NULL: the environment's or "default") */
+    char *source;  /* NULL until the chain has found credentials; set once, under lock */
     /* Where temporary credentials are refreshed from (NULL: static ones, which never expire); used only
      * by the one refreshing thread. */
     struct wd_metadata_source *endpoint;
@@ -44,6 +46,7 @@ void wd_credentials_provider_free(struct wd_credentials_provider *p)
     wd_credentials_clear(&p->current);
     wd_metadata_free(p->endpoint);
     free(p->source);
+    free(p->profile);
     if (p->sync_ready >= 2)
         pthread_cond_destroy(&p->refreshed);
     if (p->sync_ready >= 1)
@@ -53,51 +56,78 @@ void wd_credentials_provider_free(struct wd_credentials_provider *p)
 
 const char *wd_credentials_provider_source(const struct wd_credentials_provider *p)
 {
-    return p->source;
+    return p->source != NULL ? p->source : "none yet";
+}
+
+struct wd_credentials_provider *wd_credentials_provider_create(const char *profile, struct wd_error *err)
+{
+    struct wd_credentials_provider *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        wd_error_nomem(err);
+        return NULL;
+    }
+    if (pthread_mutex_init(&p->lock, NULL) != 0)
+        goto nomem;
+    p->sync_ready = 1;
+    if (pthread_cond_init(&p->refreshed, NULL) != 0)
+        goto nomem;
+    p->sync_ready = 2;
+    if (profile != NULL && (p->profile = strdup(profile)) == NULL)
+        goto nomem;
+    return p;
+nomem:
+    wd_error_nomem(err);
+    wd_credentials_provider_free(p);
+    return NULL;
+}
+
+int wd_credentials_provider_resolve(struct wd_credentials_provider *p, struct wd_error *err)
+{
+    struct wd_buf source = {0}, tried = {0};
+    struct wd_credentials found = {0};
+    struct wd_metadata_source *endpoint = NULL;
+    pthread_mutex_lock(&p->lock);
+    bool have = p->source != NULL;
+    pthread_mutex_unlock(&p->lock);
+    if (have)
+        return 0;
+
+    /* Without the lock: the endpoints may take seconds, and nobody uses a provider without a source. */
+    int rc = wd_credentials_files_resolve(p->profile, &found, &source, &tried, err);
+    if (rc == 0)
+        rc = wd_metadata_container_open(&endpoint, &found, &source, &tried, err);
+    if (rc == 0)
+        rc = wd_metadata_imds_open(&endpoint, &found, &source, &tried, err);
+    if (rc == 0)
+        wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "no AWS credentials: %s", tried.data);
+    char *name = rc > 0 ? wd_buf_steal(&source) : NULL;
+    if (rc > 0 && name == NULL)
+        rc = wd_error_nomem(err);
+    wd_buf_free(&source);
+    wd_buf_free(&tried);
+    if (rc <= 0) {
+        wd_credentials_clear(&found);
+        wd_metadata_free(endpoint);
+        return -1;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->current = found;
+    p->endpoint = endpoint;
+    p->source = name;
+    /* A source that hands out credentials already within the window is not asked again at once. */
+    p->not_before = wd_credentials_wall_now() + REFRESH_RETRY_S;
+    pthread_mutex_unlock(&p->lock);
+    return 1;
 }
 
 struct wd_credentials_provider *wd_credentials_provider_new(const char *profile, struct wd_error *err)
 {
-    struct wd_buf source = {0}, tried = {0};
-    struct wd_credentials_provider *p = calloc(1, sizeof(*p));
-    if (p == NULL) {
-        wd_error_nomem(err);
-        goto fail;
+    struct wd_credentials_provider *p = wd_credentials_provider_create(profile, err);
+    if (p != NULL && wd_credentials_provider_resolve(p, err) < 0) {
+        wd_credentials_provider_free(p);
+        return NULL;
     }
-    if (pthread_mutex_init(&p->lock, NULL) != 0) {
-        wd_error_nomem(err);
-        goto fail;
-    }
-    p->sync_ready = 1;
-    if (pthread_cond_init(&p->refreshed, NULL) != 0) {
-        wd_error_nomem(err);
-        goto fail;
-    }
-    p->sync_ready = 2;
-
-    int rc = wd_credentials_files_resolve(profile, &p->current, &source, &tried, err);
-    if (rc == 0)
-        rc = wd_metadata_container_open(&p->endpoint, &p->current, &source, &tried, err);
-    if (rc == 0)
-        rc = wd_metadata_imds_open(&p->endpoint, &p->current, &source, &tried, err);
-    if (rc == 0)
-        wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "no AWS credentials: %s", tried.data);
-    if (rc <= 0)
-        goto fail;
-    if ((p->source = wd_buf_steal(&source)) == NULL) {
-        wd_error_nomem(err);
-        goto fail;
-    }
-    /* A source that hands out credentials already within the window is not asked again at once. */
-    p->not_before = wd_credentials_wall_now() + REFRESH_RETRY_S;
-    wd_buf_free(&tried);
     return p;
-
-fail:
-    wd_buf_free(&source);
-    wd_buf_free(&tried);
-    wd_credentials_provider_free(p);
-    return NULL;
 }
 
 int wd_credentials_provider_get(struct wd_credentials_provider *p, struct wd_credentials *out,
@@ -105,6 +135,10 @@ int wd_credentials_provider_get(struct wd_credentials_provider *p, struct wd_cre
 {
     int rc;
     pthread_mutex_lock(&p->lock);
+    if (p->source == NULL) {
+        pthread_mutex_unlock(&p->lock);
+        return wd_error_set(err, WD_ERR_AUTH, 0, "NoCredentials", "no AWS credentials yet");
+    }
     for (;;) {
         time_t now = wd_credentials_wall_now();
         time_t exp = p->current.expiration;

@@ -1,4 +1,5 @@
-/* The AWS CLI's credentials chain as a provider: resolved once, refreshed before expiry, thread-safe. */
+/* The AWS CLI's credentials chain as a provider: resolved until found, refreshed before expiry, thread-safe.
+ */
 #ifndef WD_CREDENTIALS_CHAIN_H
 #define WD_CREDENTIALS_CHAIN_H
 
@@ -12,11 +13,23 @@
 struct wd_credentials_provider;
 
 /*
- * Resolves the chain once, so that start-up reports a clear error. Reads the environment and files now;
- * borrows nothing after return. Needs wd_http_global_init(). Returns the provider, or NULL with err:
- * WD_ERR_CONFIG when no source has credentials (the message lists what was tried) or one is unusable,
- * WD_ERR_TRANSIENT when the container or instance metadata endpoint that should answer did not.
+ * An empty provider for the profile (NULL: AWS_PROFILE, else "default"): no I/O, no credentials yet.
+ * Returns NULL only when out of memory.
  */
+struct wd_credentials_provider *wd_credentials_provider_create(const char *profile, struct wd_error *err);
+
+/*
+ * Looks for credentials along the chain, unless the provider already has some: reads the environment
+ * and files, and may call the container and instance metadata endpoints (each bounded by its timeouts).
+ * Needs wd_http_global_init(). Returns 1 when it found them now, 0 when the provider already had them,
+ * -1 with err when none were found: WD_ERR_CONFIG when no source has credentials (the message lists what
+ * was tried) or one is unusable, WD_ERR_TRANSIENT when the container or instance metadata endpoint that
+ * should answer did not. A failure changes nothing: call it again later (the caller owns the timing).
+ * Not concurrently with itself.
+ */
+int wd_credentials_provider_resolve(struct wd_credentials_provider *p, struct wd_error *err);
+
+/* create() + resolve(): a provider that has credentials, or NULL with resolve()'s err. */
 struct wd_credentials_provider *wd_credentials_provider_new(const char *profile, struct wd_error *err);
 
 /*
@@ -25,7 +38,8 @@ struct wd_credentials_provider *wd_credentials_provider_new(const char *profile,
  * the others keep getting the current copy meanwhile and only wait when it has already expired. A failed
  * refresh keeps credentials that are still valid (and returns 0) and is retried 10 s later at the
  * earliest. Returns -1 with err (out untouched) only when the credentials have expired and could not be
- * renewed: WD_ERR_TRANSIENT when the endpoint failed to answer or answered 5xx. Thread-safe.
+ * renewed (WD_ERR_TRANSIENT when the endpoint failed to answer or answered 5xx), or when the provider has
+ * found none yet (WD_ERR_AUTH, code "NoCredentials"). Thread-safe.
  */
 int wd_credentials_provider_get(struct wd_credentials_provider *p, struct wd_credentials *out,
                                 struct wd_error *err);
@@ -33,7 +47,7 @@ int wd_credentials_provider_get(struct wd_credentials_provider *p, struct wd_cre
 /*
  * Where the credentials come from, for the log: "environment", "shared credentials file /path (profile
  * x)", "config file /path (profile x)", "container endpoint http://169.254.170.2", "instance metadata
- * (role r)". Never a secret. Valid until the provider is freed.
+ * (role r)"; "none yet" before resolve() found any. Never a secret. Valid until the provider is freed.
  */
 const char *wd_credentials_provider_source(const struct wd_credentials_provider *p);
 

@@ -3,7 +3,8 @@
 -c FILE, key prefixes and a separate dead-letter location, config errors (exit 78, one line naming
 file:line), configurations that would read widgetd's own output as requests (exit 78, naming the setting),
 config edge cases (a directory, a NUL byte, a key or section given twice, a bad region), verify_tls = no
-(a warning naming file:line), -n (--check-config), --version, -h, --once on an empty bucket, and
+(a warning naming file:line), -n (--check-config; on a terminal the error once, without its <3> prefix),
+--version, -h, --once on an empty bucket, and
 deployment faults (missing store, wrong secret: nothing dead-lettered, requests kept, exit 75)."""
 import json
 import os
@@ -37,6 +38,37 @@ def small_requests(prefix=""):
         r("delete", 12, "w4", "Ann Lee"),
     ]
     return {"%s%04d.json" % (prefix, i + 1): body for i, body in enumerate(reqs)}
+
+
+def run_on_pty(argv, env, timeout=30):
+    """Runs argv with stdin, stdout and stderr on a new pseudo-terminal; returns (its output, exit code)."""
+    import pty
+    import select
+    import subprocess
+    import time
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    out, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    try:
+        rc = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    return out.decode("utf-8", "replace"), rc
 
 
 def write_config(h, name, text):
@@ -283,6 +315,21 @@ def main():
             run = h.run_widgetd(["-c", bad, "--check-config"], name="check-bad", timeout=30)
             h.check(run.rc == 78 and bad + ":" in run.stderr, "--check-config on a bad file: file:line, exit 78",
                     "  exit %s\n%s" % (run.rc, run.tail()))
+
+    with h.case("check-config-terminal") as selected:
+        if selected:
+            # As systemd's tools: "<3>" prefixes are for a log reader; on a terminal the error is one plain line.
+            bad = write_config(h, "check-tty.conf", config_text(h, "some-bucket", "nosql", "some-table"))
+            out, rc = run_on_pty([h.widgetd, "-c", bad, "--check-config"], h.widgetd_env())
+            lines = [x for x in out.replace("\r\n", "\n").split("\n") if x.strip()]
+            h.check(rc == 78 and len(lines) == 1 and lines[0].startswith(bad + ":"),
+                    "--check-config on a terminal: the error once, a plain line naming file:line, exit 78",
+                    "  exit %s, output %r" % (rc, out[:600]))
+            run = h.run_widgetd(["-c", bad, "--check-config"], name="check-pipe", timeout=30)
+            errs = [x for x in run.stderr.split("\n") if x.strip()]
+            h.check(run.rc == 78 and len(errs) == 1 and errs[0].startswith("<3>" + bad + ":") and not run.stdout,
+                    "--check-config, stderr not a terminal: the error once on stderr, with its <3> prefix",
+                    "  exit %s, stderr %r, stdout %r" % (run.rc, run.stderr[:400], run.stdout[:200]))
 
     with h.case("version-and-help") as selected:
         if selected:

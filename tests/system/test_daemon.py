@@ -16,6 +16,9 @@ stand-ins with -c FILE and asserts what it says and when:
   after a quiet spell is picked up within one cap interval, after which polling snaps back;
 - an unreachable S3 endpoint and a missing requests bucket at start are not start-up failures: READY=1,
   the problem in STATUS= and logged once per episode (not per poll), work resumes when they are fixed;
+- no AWS credentials at start (no credentials file yet, the instance metadata service refusing) is not a
+  start-up failure either: READY=1, STATUS= says it waits, one log line for the episode; once a file is
+  installed or a (loopback) metadata service answers, requests are applied;
 - verify_tls = no is warned about at start and at every reload (naming file:line) and shown in STATUS=;
 - the running daemon is not dumpable (no core dump, no ptrace or /proc/PID/mem by its user): run as an
   unprivileged user, its /proc/PID/mem belongs to root.
@@ -810,6 +813,126 @@ def case_missing_bucket(r):
         d.close()
 
 
+class FakeImds:
+    """A loopback IMDSv2 on an already bound socket: refuses connections until start(), then hands out
+    the stand-ins' keys as role credentials that expire in six hours."""
+
+    def __init__(self, keys):
+        self.sock = bound_socket()
+        self.port = self.sock.getsockname()[1]
+        self.keys = keys
+        self.server = None
+
+    def start(self):
+        import http.server
+        keys = self.keys
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def answer(self, body):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_PUT(self):
+                if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+                    return self.answer(b"fake-imds-token")
+                self.send_error(400)
+
+            def do_GET(self):
+                if self.headers.get("X-aws-ec2-metadata-token") != "fake-imds-token":
+                    return self.send_error(401)
+                base = "/latest/meta-data/iam/security-credentials/"
+                if self.path == base:
+                    return self.answer(b"widgetd-test-role\n")
+                if self.path == base + "widgetd-test-role":
+                    exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 6 * 3600))
+                    return self.answer(json.dumps({"Code": "Success", "AccessKeyId": keys[0], "SecretAccessKey": keys[1],
+                                                   "Token": "fake-session-token", "Expiration": exp}).encode())
+                self.send_error(404)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler, bind_and_activate=False)
+        self.server.socket.close()
+        self.server.socket = self.sock
+        self.server.server_activate()
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        else:
+            self.sock.close()
+
+
+def case_credentials_later(r, source):
+    """No credentials at start (source "file": no credentials file yet and no role; "imds": the instance
+    metadata service refuses connections) is not a configuration error: READY=1, no exit, the state in
+    STATUS= and logged once for the episode while widgetd keeps looking with back-off; once the file is
+    installed or the metadata service answers, the end of the episode is logged and requests are applied."""
+    h = r.h
+    what = "credentials-later-%s" % source
+    bucket = h.create_bucket("dm-cred-req")
+    name = h.create_store("s3", "dm-cred")
+    creds_file = os.path.join(h.workdir, "%s-%d.credentials" % (what, time.time_ns()))
+    env = h.widgetd_env(drop=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"))
+    env.update({"HOME": h.workdir, "AWS_CONFIG_FILE": creds_file + ".config-none",
+                "AWS_SHARED_CREDENTIALS_FILE": creds_file})
+    imds = FakeImds((h.env["AWS_ACCESS_KEY_ID"], h.env["AWS_SECRET_ACCESS_KEY"]))
+    if source == "imds":
+        env["AWS_EC2_METADATA_DISABLED"] = "false"
+        env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:%d" % imds.port
+    d = Daemon(h, what, config_text(bucket, "s3", name, poll_interval_ms=100, poll_max_interval_ms=500), env=env)
+    try:
+        _, ready = d.wait_ready()
+        if not r.check(ready is not None, "READY=1 without credentials", "%s\n%s" % (d.show_msgs(), d.tail())):
+            return
+        time.sleep(3)
+        if not r.check(d.alive(), "the process stays up (exit %s)" % d.proc.poll(), d.tail()):
+            return
+        sts = [s for s in d.statuses() if s.startswith("waiting for AWS credentials")]
+        r.check(len(sts) >= 4 and all("no AWS credentials" in s for s in sts),
+                "STATUS= says it is waiting for AWS credentials, and why, after each look (%d)" % len(sts),
+                show_statuses(d))
+        errs = [x for x in d.lines() if "no AWS credentials" in x]
+        r.check(len(errs) == 1 and errs[0].startswith("<4>"),
+                "logged once for the episode, as a warning (%d lines over %d looks)" % (len(errs), len(sts)),
+                d.tail(6))
+        want = "instance metadata http://127.0.0.1:%d: no answer" % imds.port if source == "imds" else creds_file
+        r.check(bool(errs) and want in errs[0], "the line says what was tried (%s)" % want, d.tail(3))
+        requests = generated(5, 83)
+        load_live(h, bucket, requests)
+        time.sleep(1)
+        r.check(len([k for k in h.list_keys(bucket)]) == 5, "nothing is taken without credentials")
+        if source == "imds":
+            imds.start()
+        else:
+            with open(creds_file + ".tmp", "w", encoding="utf-8") as f:
+                f.write("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                        % (h.env["AWS_ACCESS_KEY_ID"], h.env["AWS_SECRET_ACCESS_KEY"]))
+            os.replace(creds_file + ".tmp", creds_file)
+        t = time.monotonic()
+        left = wait_drained(h, bucket, 15)
+        r.check(not left, "once credentials appear the requests are applied (%.1fs)" % (time.monotonic() - t),
+                d.tail(5))
+        exp, _, _, _, _ = oracle_counts(h, requests, "s3")
+        check_store(r, what, "s3", name, exp)
+        found = "instance metadata" if source == "imds" else "shared credentials file"
+        r.check(d.wait_log(lambda text: re.search(r"(?m)^<5>AWS credentials found after \d+ looks: from %s" % found,
+                                                  text) is not None, 3),
+                "the end of the episode is logged (a notice naming the source)", d.tail(5))
+        _, st = d.wait_status(lambda s: "5 applied" in s, 8)
+        r.check(st is not None and "credentials" not in st.get("STATUS"),
+                "STATUS= shows the applied requests and no problem", show_statuses(d))
+        end_checks(r, d, what)
+    finally:
+        d.close()
+        imds.close()
+
+
 def case_verify_tls_off(r):
     """verify_tls = no: a warning naming file:line at start and at every reload, and in STATUS=."""
     h = r.h
@@ -896,6 +1019,8 @@ def main():
         ("idle-backoff", case_backoff),
         ("unreachable-endpoint", case_unreachable),
         ("missing-requests-bucket", case_missing_bucket),
+        ("credentials-later-file", lambda r: case_credentials_later(r, "file")),
+        ("credentials-later-imds", lambda r: case_credentials_later(r, "imds")),
         ("verify-tls-off", case_verify_tls_off),
         ("not-dumpable", case_not_dumpable),
     ]

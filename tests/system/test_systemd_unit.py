@@ -5,8 +5,8 @@
   built binary (verify wants the binary at its path);
 - `systemd-analyze security --offline=true` rates the committed unit at 1.2 or lower;
 - the unit has what the daemon relies on (Type=notify, the watchdog, reload by SIGHUP, no restart after
-  exit 78, the man pages, credentials through LoadCredential=, no core dumps) and the watchdog outlasts
-  the default HTTP timeouts twice over;
+  exit 78, the man pages, credentials through LoadCredential=, no core dumps, /run read-only) and the
+  watchdog outlasts the default HTTP timeouts twice over;
 - widgetd(8) and widgetd.conf(5) render without warnings, widgetd(8) has its sections and every option
   of `widgetd --help`, and widgetd.conf(5) documents every key of conf/widgetd.conf in its section,
   with the default the example file gives.
@@ -223,6 +223,11 @@ def test_unit_settings(c, unit_src, example):
             "DynamicUser=yes and PrivateUsers=yes")
     c.check(one(u, svc, "LimitCORE") in ("0", "0:0"), "LimitCORE=0 (a core dump would hold the credentials)",
             str(one(u, svc, "LimitCORE")))
+    # ProtectKernelTunables= and friends imply MountAPIVFS=, whose /run entry keeps ProtectSystem=strict's
+    # read-only remount off /run on systemd 252 (test_realsystemd checks it inside a booted systemd).
+    ro = " ".join(values(u, svc, "ReadOnlyPaths")).split()
+    c.check(one(u, svc, "ProtectSystem") == "strict" and "/run" in ro,
+            "ProtectSystem=strict and ReadOnlyPaths=/run (MountAPIVFS= would leave /run writable)", str(ro))
     families = set(" ".join(values(u, svc, "RestrictAddressFamilies")).split())
     c.check(families == {"AF_UNIX", "AF_INET", "AF_INET6"},
             "RestrictAddressFamilies= is AF_UNIX AF_INET AF_INET6 (notify, journal, AWS)", str(families))

@@ -338,6 +338,33 @@ static void test_chain_order(void **state)
 }
 
 /* Profiles from both files; a named profile that exists nowhere stops the chain. */
+/* No credentials yet is not the end: resolve() looks again, and a file installed later is found. */
+static void test_resolve_later(void **state)
+{
+    struct fixture *fx = *state;
+    struct wd_error err = {0};
+    struct wd_credentials c = {0};
+    struct wd_credentials_provider *p = wd_credentials_provider_create(NULL, &err);
+    assert_non_null(p);
+    assert_string_equal(wd_credentials_provider_source(p), "none yet");
+    assert_int_equal(wd_credentials_provider_get(p, &c, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_AUTH);
+    assert_null(c.access_key_id);
+    assert_int_equal(wd_credentials_provider_resolve(p, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_CONFIG);
+    if (strstr(err.message, "no AWS credentials") == NULL || strstr(err.message, "no-credentials") == NULL)
+        fail_msg("\"%s\" does not say what was tried", err.message);
+    assert_string_equal(wd_credentials_provider_source(p), "none yet");
+
+    file(fx, "no-credentials",
+         "[default]\naws_access_key_id = " FILE_ID "\naws_secret_access_key = " FILE_SECRET "\n");
+    assert_int_equal(wd_credentials_provider_resolve(p, &err), 1);
+    assert_non_null(strstr(wd_credentials_provider_source(p), "shared credentials file"));
+    assert_int_equal(wd_credentials_provider_resolve(p, &err), 0); /* already has them: no new look */
+    expect_get(p, FILE_ID, FILE_SECRET, NULL);
+    wd_credentials_provider_free(p);
+}
+
 static void test_profiles_in_both_files(void **state)
 {
     struct fixture *fx = *state;
@@ -910,6 +937,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_chain_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_later, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profiles_in_both_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_never_refreshes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_container_relative_uri, setup, teardown),
