@@ -181,9 +181,13 @@ struct wd_http_pool *wd_http_pool_new(long max_transfers, struct wd_error *err)
     curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
     curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
-    /* As many connections as transfers, and as many kept alive for the next ones. */
-    curl_multi_setopt(p->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_transfers);
-    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, max_transfers);
+    /*
+     * Every transfer may need its own connection (HTTP/1.1), to either of two hosts (the requests bucket's
+     * S3 and the store's DynamoDB): room for a full set kept alive to each, so that a call to one never
+     * closes a kept-alive connection to the other (with TLS, a handshake each time).
+     */
+    curl_multi_setopt(p->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 2 * max_transfers);
+    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, 2 * max_transfers);
     return p;
 fail:
     wd_http_pool_free(p);
