@@ -327,7 +327,7 @@ class Suite:
     def good_conf(self, **extra):
         keys = dict(bucket=self.bucket, kind="dynamodb", name=self.table, region=self.h.env["AWS_REGION"],
                     s3_endpoint=self.proxy.endpoint, dynamodb_endpoint=self.h.env["WD_DDB_PROXY_ENDPOINT"],
-                    path_style="yes", poll_max_interval_ms="1000", workers="8")
+                    path_style="yes", poll_max_interval_ms="1000", calls_in_flight="8")
         keys.update(extra)
         return "# local edit (test_realsystemd)\n" + self.conf(**keys)
 
