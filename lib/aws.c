@@ -38,11 +38,17 @@ struct wd_aws {
 };
 
 static const char *const op_names[WD_OP_COUNT] = {
-    [WD_OP_S3_LIST] = "ListObjectsV2", [WD_OP_S3_GET] = "GetObject",
-    [WD_OP_S3_HEAD] = "HeadObject",    [WD_OP_S3_PUT] = "PutObject",
-    [WD_OP_S3_COPY] = "CopyObject",    [WD_OP_S3_DELETE] = "DeleteObject",
-    [WD_OP_DDB_PUT_ITEM] = "PutItem",  [WD_OP_DDB_UPDATE_ITEM] = "UpdateItem",
-    [WD_OP_DDB_GET_ITEM] = "GetItem",  [WD_OP_DDB_DELETE_ITEM] = "DeleteItem",
+    [WD_OP_S3_LIST] = "ListObjectsV2",
+    [WD_OP_S3_GET] = "GetObject",
+    [WD_OP_S3_HEAD] = "HeadObject",
+    [WD_OP_S3_PUT] = "PutObject",
+    [WD_OP_S3_COPY] = "CopyObject",
+    [WD_OP_S3_DELETE] = "DeleteObject",
+    [WD_OP_DDB_PUT_ITEM] = "PutItem",
+    [WD_OP_DDB_UPDATE_ITEM] = "UpdateItem",
+    [WD_OP_DDB_GET_ITEM] = "GetItem",
+    [WD_OP_DDB_DELETE_ITEM] = "DeleteItem",
+    [WD_OP_DDB_TRANSACT_WRITE_ITEMS] = "TransactWriteItems",
 };
 
 const char *wd_op_name(enum wd_op op)

@@ -34,6 +34,7 @@ enum wd_op {
     WD_OP_DDB_UPDATE_ITEM,
     WD_OP_DDB_GET_ITEM,
     WD_OP_DDB_DELETE_ITEM,
+    WD_OP_DDB_TRANSACT_WRITE_ITEMS,
     WD_OP_COUNT
 };
 const char *wd_op_name(enum wd_op op);

@@ -54,6 +54,8 @@ const char *wd_error_class_name(enum wd_error_class cls)
         return "bad input";
     case WD_ERR_UNREADABLE:
         return "unreadable";
+    case WD_ERR_FENCED:
+        return "fenced";
     case WD_ERR_CONFIG:
         return "config";
     case WD_ERR_NOMEM:

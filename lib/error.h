@@ -20,6 +20,12 @@ enum wd_error_class {
      * encryption with a customer-provided key, too large for CopyObject. Never cured by retrying.
      */
     WD_ERR_UNREADABLE,
+    /*
+     * This instance may no longer write (SPEC 9): the store's fence refused a write because another
+     * leadership has begun, or the lease gate is closed (not the leader, or the lease may pass to another
+     * before a call started now would end). The request is left for the leader.
+     */
+    WD_ERR_FENCED,
     WD_ERR_CONFIG,   /* configuration or credentials are unusable */
     WD_ERR_NOMEM,    /* out of memory */
     WD_ERR_INTERNAL, /* anything else: a bug or an unexpected response */

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "aws.h"
 #include "buf.h"
@@ -52,12 +53,32 @@ struct wd_store_ops {
     bool (*rejects_content)(const struct wd_error *err);
 };
 
+/*
+ * Fencing (SPEC 9): with a lease, every store write is conditional on this instance's leadership still
+ * being the newest, so that a deposed leader's late write cannot change the store. On DynamoDB each
+ * write is a TransactWriteItems with a ConditionCheck "leadership = N" on one of WD_FENCE_SHARDS fence
+ * items in the lease table (sharded by widget so that concurrent transactions rarely touch the same
+ * item; a new leader raises them all when it acquires the lease). On S3 each write is conditional on the
+ * widget object being as this instance read it (If-Match / If-None-Match). A failed fence is
+ * WD_ERR_FENCED.
+ */
+#define WD_FENCE_SHARDS 32
+
+struct wd_fence {
+    const char *table;     /* the lease table */
+    const char *lease_key; /* the lease item's key; fence item i is "<lease_key>#fence-<i>" */
+    uint64_t leadership;   /* this instance's leadership; written by the lease's owner, read by the store */
+    bool s3_conditions;    /* S3 store: write with If-Match / If-None-Match (test-only off switch) */
+    bool ddb_conditions;   /* DynamoDB store: the ConditionCheck on the fence item (test-only off switch) */
+};
+
 /* One configured store. Borrows everything. */
 struct wd_store {
     const struct wd_store_ops *ops;
     const char *name;              /* bucket or table */
     const struct wd_s3 *s3;        /* the S3 service, for the S3 store */
     const struct wd_endpoint *ddb; /* the DynamoDB endpoint, for the DynamoDB store */
+    const struct wd_fence *fence;  /* NULL without a lease: writes are unconditional */
 };
 
 #endif
