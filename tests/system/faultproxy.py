@@ -816,11 +816,12 @@ class FaultProxy:
 # =====================================================================================================
 
 EXIT_RE = re.compile(r"exiting: (\d+) applied, (\d+) not found, (\d+) dead-lettered, (\d+) failed attempts, "
-                     r"(\d+) retries(?:, (\d+) retries refused by the retry quota)?[^;]*; calls: (.*)$")
+                     r"(\d+) retries(?:, (\d+) retries refused by the retry quota)?[^;]*; calls: ([^;]*)")
 
 
 def parse_exit_line(text):
-    """The counts of widgetd's last "exiting:" line: dict, or None when there is none."""
+    """The counts of widgetd's last "exiting:" line: dict, or None when there is none. "calls" are the request
+    and store calls (a "; lease calls: ..." part after them is not counted here: leasetest.parse_exit)."""
     found = None
     for line in text.split("\n"):
         m = EXIT_RE.search(line)
