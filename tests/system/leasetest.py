@@ -403,6 +403,14 @@ class Instance:
             self.rc = None
         return self.rc
 
+    def wait_exit(self, timeout):
+        """The exit code, or None while it runs after timeout seconds."""
+        try:
+            self.rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.rc
+
     def close(self):
         """Kills what is left and stops the proxies, the socket and the watcher (idempotent)."""
         if self.alive():
@@ -464,8 +472,9 @@ class Instance:
         t, m = self.watch.wait(LEADER_RE, timeout, since, alive=self.alive)
         return (t, self.parse_role(m.group(0))) if m else (None, None)
 
-    def applied(self):
-        return len(self.watch.find_all(APPLIED_RE))
+    def applied(self, since=None):
+        """Requests applied (info lines), all or those logged from since on."""
+        return len(self.watch.find_all(APPLIED_RE, since))
 
     def exit_counts(self):
         return parse_exit(self.log())
@@ -504,11 +513,15 @@ class Instance:
                and (until is None or r.t < until)]
         return sorted(out, key=lambda r: r.t)
 
+    def lease_writes_ok(self, since=None, until=None):
+        """Arrival times of the lease writes (acquisitions, renewals, releases) that the table accepted."""
+        return sorted(r.t for r in self.ddbp.snapshot_records() if self.kind(r) == "lease" and r.op in DDB_WRITES
+                      and r.ok and (since is None or r.t >= since) and (until is None or r.t < until))
+
     def last_lease_write_ok(self, until=None):
-        """Arrival time of the last lease write (renewal or acquisition) that the table accepted, before until."""
-        ts = [r.t for r in self.ddbp.snapshot_records() if self.kind(r) == "lease" and r.op in DDB_WRITES and r.ok
-              and (until is None or r.t < until)]
-        return max(ts) if ts else None
+        """Arrival time of the last lease write that the table accepted, before until (or None)."""
+        ts = self.lease_writes_ok(until=until)
+        return ts[-1] if ts else None
 
 
 class Cluster:

@@ -162,8 +162,10 @@ def case_sigstop(h, store, figures):
         pr = {k: [] for k in ("takeover", "lost", "standby", "writes", "work")}
         takeovers, wake_lost, after_wake_calls = [], [], 0
         woke = []   # (instance, t_wake)
+        t_lead = leader.leader_lines()[0][0]
         for r in range(h.args.rounds_stop):
-            before = leader.applied()
+            if leader.applied(since=t_lead) == 0:
+                pr["work"].append("round %d: %s applied nothing in its leadership" % (r, leader.name))
             t_stop = leader.sigstop()
             t_new, role = standby.wait_leader(c.takeover_bound_s + 10, since=t_stop)
             if not role:
@@ -176,8 +178,8 @@ def case_sigstop(h, store, figures):
                 pr["takeover"].append("round %d: %s: %s %.2fs after the SIGSTOP (bound %.1fs)"
                                       % (r, standby.name, role, t_new - t_stop, c.takeover_bound_s))
             # Stopped longer than the lease, and until the new leader has worked a little.
-            fx.wait_until(lambda: standby.applied() > 0 and time.monotonic() >= max(t_stop + c.duration_s + 1.0,
-                                                                                   t_new + 0.5), 15, 0.05)
+            fx.wait_until(lambda: standby.applied(since=t_new) > 0 and
+                          time.monotonic() >= max(t_stop + c.duration_s + 1.0, t_new + 0.5), 15, 0.05)
             t_wake = leader.sigcont()
             woke.append((leader, t_wake))
             t_lost, m = leader.watch.wait(lt.LOST_RE, 5, since=t_wake)
@@ -192,10 +194,8 @@ def case_sigstop(h, store, figures):
                 pr["standby"].append("round %d: %s after waking: %s (want standby behind %s)" % (r, leader.name, sb,
                                                                                              standby.name))
             after_wake_calls += len(leader.calls(since=t_wake + 0.05))
-            if leader.applied() == before:
-                pr["work"].append("round %d: %s applied nothing in its leadership" % (r, leader.name))
-            leader, standby = standby, leader
-            fx.wait_until(lambda: leader.applied() > 0, 10, 0.05)
+            leader, standby, t_lead = standby, leader, t_new
+            fx.wait_until(lambda: leader.applied(since=t_lead) > 0, 10, 0.05)
             time.sleep(0.5)
         still = prod.is_alive()
         prod.finish()
