@@ -121,6 +121,8 @@ static bool serve(struct fx_server *s, int fd, char *buf, unsigned connection)
     r->method = dup_or_die(buf, (size_t)(sp1 - buf));
     r->path = dup_or_die(sp1 + 1, (size_t)(sp2 - sp1 - 1));
     r->headers = dup_or_die(eol + 2, (size_t)(buf + head - 2 - (eol + 2)));
+    r->body = dup_or_die(buf + head, total - (size_t)head);
+    r->body_len = total - (size_t)head;
     r->connection = connection;
     const struct fx_step *step = i < s->n_steps ? &s->steps[i] : NULL;
     r->expected = step != NULL && (step->method == NULL || strcmp(step->method, r->method) == 0) &&
@@ -308,6 +310,7 @@ void fx_free(struct fx_server *s)
         free(s->requests[i].method);
         free(s->requests[i].path);
         free(s->requests[i].headers);
+        free(s->requests[i].body);
     }
     for (size_t i = 0; i < s->n_steps; i++)
         free((void *)(uintptr_t)s->steps[i].body); /* our copy */

@@ -19,6 +19,8 @@ struct fx_request {
     char *method;
     char *path;
     char *headers;       /* the header lines as received, "Name: value\r\n" each */
+    char *body;          /* the body as received (Content-Length bytes), NUL-terminated */
+    size_t body_len;     /* its length */
     bool expected;       /* method and path matched the step (and there was a step left) */
     unsigned connection; /* which connection it came on: 1 for the first one accepted, 2 for the next, ... */
 };
