@@ -533,12 +533,14 @@ int wd_config_validate(const struct wd_config *cfg, const char *path, struct wd_
      * A leader must be able to renew and still finish a call started just before within its lease, or it
      * could never call at all (SPEC 9: it stops starting calls that could outlive its lease).
      */
-    if (cfg->lease_table != NULL &&
-        cfg->lease_duration_ms <= cfg->lease_renew_ms + cfg->connect_timeout_ms + cfg->timeout_ms)
-        return refuse(cfg, WD_SETTING_LEASE_DURATION, path, err,
-                      "duration_ms (%ld) must be more than [lease] renew_ms (%ld) + [daemon] "
-                      "connect_timeout_ms (%ld) + timeout_ms (%ld)",
-                      cfg->lease_duration_ms, cfg->lease_renew_ms, cfg->connect_timeout_ms, cfg->timeout_ms);
+    /* 1% of the lease is kept back for the instances' clocks running at slightly different rates. */
+    long usable = cfg->lease_duration_ms - (cfg->lease_duration_ms + 99) / 100;
+    if (cfg->lease_table != NULL && usable <= cfg->lease_renew_ms + cfg->connect_timeout_ms + cfg->timeout_ms)
+        return refuse(
+            cfg, WD_SETTING_LEASE_DURATION, path, err,
+            "duration_ms (%ld, less 1%% for clock drift) must be more than [lease] renew_ms (%ld) + "
+            "[daemon] connect_timeout_ms (%ld) + timeout_ms (%ld)",
+            cfg->lease_duration_ms, cfg->lease_renew_ms, cfg->connect_timeout_ms, cfg->timeout_ms);
     if (cfg->lease_table != NULL && !*cfg->lease_table)
         return refuse(cfg, -1, path, err, "[lease] table is empty");
     return 0;

@@ -478,6 +478,13 @@ static void test_lease(void **state)
     if (strstr(err.message, ":10: [lease] duration_ms: duration_ms (2000) must be more than") == NULL)
         fail_msg("unexpected message: %s", err.message);
 
+    /* 2520 - 26 (1% for clock drift) <= 500 + 500 + 1500 */
+    snprintf(text, sizeof(text),
+             "%s[lease]\ntable = leases\nduration_ms = 2520\nrenew_ms = 500\n"
+             "[daemon]\nconnect_timeout_ms = 500\ntimeout_ms = 1500\n",
+             base);
+    assert_int_equal(load(text, &cfg, &err), -1);
+    wd_config_clear(&cfg);
     /* The defaults' 13 s of timeouts do not fit a 10 s lease either. */
     snprintf(text, sizeof(text), "%s[lease]\ntable = leases\nduration_ms = 10000\n", base);
     assert_int_equal(load(text, &cfg, &err), -1);
