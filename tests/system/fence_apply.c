@@ -3,7 +3,8 @@
  * given fence (SPEC 9). The daemon has no [lease] yet, so the fenced store is tested through its own
  * interface: this program builds a struct wd_store exactly as daemon/service.c does, sets its fence from the
  * command line and calls ops->apply() once. It prints one line and exits 0 when the request was applied
- * ("ok", or "not_found" for an update/delete of nothing) and 1 when it was not ("error CLASS CODE: MESSAGE").
+ * ("ok", or "not_found" for an update/delete of nothing) and 1 when it was not ("error CLASS CODE: MESSAGE",
+ * with " rejects_content" after CODE when the store refuses the request's content for good).
  *
  *   fence_apply --store s3|dynamodb --name BUCKET_OR_TABLE [--s3-endpoint URL] [--ddb-endpoint URL]
  *               [--fence-table TABLE --lease-key KEY --leadership N [--no-conditions]] REQUEST_FILE
@@ -112,6 +113,8 @@ int main(int argc, char **argv)
     struct wd_credentials_provider *creds = NULL;
     struct wd_http *http = NULL;
     struct wd_aws *aws = NULL;
+    struct wd_store store = {0};
+    struct wd_apply_result res;
     int rc = 1;
     const char *region = getenv("AWS_REGION") ? getenv("AWS_REGION") : "us-east-1";
     struct wd_http_options ho = {.connect_timeout_ms = 2000, .timeout_ms = 10000, .verify_tls = true};
@@ -126,21 +129,21 @@ int main(int argc, char **argv)
         (http = wd_http_new(&ho, &err)) == NULL || (aws = wd_aws_new(region, creds, NULL, &err)) == NULL)
         goto fail;
 
-    struct wd_store store = {
+    store = (struct wd_store){
         .ops = strcmp(store_kind, "s3") == 0 ? &wd_store_s3_ops : &wd_store_ddb_ops,
         .name = name,
         .s3 = &s3,
         .ddb = &ddb,
         .fence = fenced ? &fence : NULL,
     };
-    struct wd_apply_result res;
     if (store.ops->apply(&store, aws, http, req, &res, &err) < 0)
         goto fail;
     printf("%s\n", res.not_found ? "not_found" : "ok");
     rc = 0;
     goto out;
 fail:
-    printf("error %s %s: %s\n", wd_error_class_name(err.cls), err.code[0] ? err.code : "-", err.message);
+    printf("error %s %s%s: %s\n", wd_error_class_name(err.cls), err.code[0] ? err.code : "-",
+           store.ops != NULL && store.ops->rejects_content(&err) ? " rejects_content" : "", err.message);
 out:
     wd_aws_free(aws);
     wd_http_free(http);
