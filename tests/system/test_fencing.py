@@ -57,7 +57,8 @@ class Runner:
                 "--s3-endpoint", s3_endpoint or self.h.s3_endpoint(),
                 "--ddb-endpoint", self.h.env["WD_DDB_PROXY_ENDPOINT"]]
         if leadership is not None:
-            argv += ["--fence-table", lease_table or "unused", "--lease-key", LEASE_KEY, "--leadership", str(leadership)]
+            argv += ["--fence-table", lease_table or "unused", "--lease-key", LEASE_KEY,
+                     "--leadership", str(leadership)]
             if not conditions:
                 argv.append("--no-conditions")
         r = subprocess.run(argv + [path], stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
@@ -161,7 +162,8 @@ def case_ddb_deposed(h, run):
     # were the fence's doing.
     expect(h, run.apply("dynamodb", table, stale[4][1], 5, lease, conditions=False), "ok",
            "with the conditions switched off, the deposed leader's delete of w2 is made")
-    h.check("w2" not in h.read_store("dynamodb", table), "w2 is gone: without the fence a stale write changes the store")
+    h.check("w2" not in h.read_store("dynamodb", table),
+            "w2 is gone: without the fence a stale write changes the store")
 
 
 def case_ddb_too_large(h, run):
@@ -268,7 +270,8 @@ def s3_sequence(h, run, bucket, endpoint, server):
         ("0007", body(type="delete", requestId="r7", widgetId="w9", owner="Bo Chen"), "not_found"),
     ]
     for key, req, want in steps:
-        expect(h, run.apply("s3", bucket, req, 9, s3_endpoint=endpoint), want, "[%s] request %s, fenced" % (server, key))
+        expect(h, run.apply("s3", bucket, req, 9, s3_endpoint=endpoint), want,
+               "[%s] request %s, fenced" % (server, key))
     expected, _, _ = h.oracle({k: r for k, r, _ in steps}, "s3")
     same_store(h, "s3", bucket, expected, "[%s] the store equals the oracle (no bookkeeping in the objects)" % server)
 
