@@ -336,12 +336,6 @@ out:
     return rc;
 }
 
-/* The cancellation reasons of a fenced write's two items, "None" where an item had no error. */
-struct cancel_reasons {
-    char fence[64], widget[64];
-    char widget_message[256]; /* the widget item's reason message, or "" */
-};
-
 /* Copies a reason code: a missing or null code (AWS's "Null code") is "None". */
 static void reason_code(char *dst, size_t cap, const char *code, size_t len)
 {
@@ -350,18 +344,12 @@ static void reason_code(char *dst, size_t cap, const char *code, size_t len)
     snprintf(dst, cap, "%.*s", (int)(len < cap ? len : cap - 1), code);
 }
 
-/*
- * Reads the reasons of a TransactionCanceledException from its body: CancellationReasons when present
- * (the JSON protocol sends them), else the list AWS writes at the end of the message ("... specific
- * reasons [ConditionalCheckFailed, None]"), which older documentation calls the only one outside Java.
- * False when neither names two reasons.
- */
-static bool cancel_reasons(const struct wd_buf *resp, struct cancel_reasons *out)
+bool wd_store_ddb_cancel_reasons(const char *body, size_t len, struct wd_store_ddb_cancel *out)
 {
-    json_t *root = json_loadb(resp->data ? resp->data : "", resp->len, 0, NULL);
+    json_t *root = json_loadb(body != NULL ? body : "", body != NULL ? len : 0, 0, NULL);
     json_t *list = json_object_get(root, "CancellationReasons");
     bool ok = false;
-    *out = (struct cancel_reasons){0};
+    *out = (struct wd_store_ddb_cancel){0};
     if (json_is_array(list) && json_array_size(list) == 2) {
         json_t *f = json_array_get(list, 0), *w = json_array_get(list, 1);
         const char *fc = json_string_value(json_object_get(f, "Code"));
@@ -405,10 +393,10 @@ static int fenced_outcome(const struct wd_fence *fence, const char *widget_id,
                           const struct wd_http_response *resp, bool must_exist, bool *not_found,
                           struct wd_error *err)
 {
-    struct cancel_reasons r;
+    struct wd_store_ddb_cancel r;
     if (strcmp(err->code, "TransactionCanceledException") != 0)
         return -1; /* not about the items (a missing table, throttling, no answer): as classified */
-    if (!cancel_reasons(&resp->body, &r)) {
+    if (!wd_store_ddb_cancel_reasons(resp->body.data, resp->body.len, &r)) {
         if (err->cls == WD_ERR_CONDITION)
             return wd_error_set(err, WD_ERR_INTERNAL, err->http_status, err->code,
                                 "%s (the reasons do not say which condition failed)", err->message);

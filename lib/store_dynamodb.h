@@ -76,4 +76,18 @@ int wd_store_ddb_fenced_body(const struct wd_fence *fence, const char *widget_id
                              const char *write_body, size_t len, bool must_exist, struct wd_buf *out,
                              struct wd_error *err);
 
+/* The cancellation reasons of a fenced write's two items: fence first, then the widget's. */
+struct wd_store_ddb_cancel {
+    char fence[64], widget[64]; /* reason codes as sent ("None" where an item had none), cut to fit */
+    char widget_message[256];   /* the widget item's reason message, escaped (WD_ESCAPE_REASON), or "" */
+};
+
+/*
+ * Reads the reasons of a TransactionCanceledException from its body: CancellationReasons when present
+ * (the JSON protocol sends them), else the list AWS writes at the end of the message ("... specific
+ * reasons [ConditionalCheckFailed, None]"), which older documentation calls the only one outside Java.
+ * False (out zeroed) when neither names exactly two reasons. body may be NULL.
+ */
+bool wd_store_ddb_cancel_reasons(const char *body, size_t len, struct wd_store_ddb_cancel *out);
+
 #endif
