@@ -39,6 +39,9 @@ void wd_config_defaults(struct wd_config *cfg)
         .poll_max_interval_ms = 20000,
         .connect_timeout_ms = 3000,
         .timeout_ms = 10000,
+        /* A crash is taken over within duration + renewal = 25 s; a renewal and a call (13 s) fit. */
+        .lease_duration_ms = 20000,
+        .lease_renew_ms = 5000,
         .log_level = LOG_INFO,
     };
 }
@@ -55,7 +58,9 @@ void wd_config_clear(struct wd_config *cfg)
                      &cfg->s3_endpoint,
                      &cfg->dynamodb_endpoint,
                      &cfg->ca_file,
-                     &cfg->profile};
+                     &cfg->profile,
+                     &cfg->lease_table,
+                     &cfg->lease_name};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         /* None is meant to be a secret, but an endpoint URL can carry a user:password. */
         if (*strs[i] != NULL)
@@ -175,6 +180,23 @@ static int set_value(struct wd_config *cfg, const char *section, const char *key
         return set_int(&cfg->connect_timeout_ms, value, 100, 600000, err);
     if (IS("daemon", "timeout_ms"))
         return set_int(&cfg->timeout_ms, value, 100, 600000, err);
+    if (IS("lease", "table"))
+        return set_str(&cfg->lease_table, value, err);
+    if (IS("lease", "duration_ms"))
+        return set_int(&cfg->lease_duration_ms, value, 100, 3600000, err);
+    if (IS("lease", "renew_ms"))
+        return set_int(&cfg->lease_renew_ms, value, 10, 3600000, err);
+    if (IS("lease", "name")) {
+        /* It goes into the lease item and every log line about the lease: printable ASCII only. */
+        size_t len = strlen(value);
+        for (size_t i = 0; i < len; i++)
+            if (value[i] < 0x21 || value[i] > 0x7e || value[i] == '\'' || value[i] == '"')
+                return wd_error_set(err, WD_ERR_CONFIG, 0, NULL,
+                                    "a lease name is printable ASCII without spaces or quotes");
+        if (len == 0 || len > 200)
+            return wd_error_set(err, WD_ERR_CONFIG, 0, NULL, "a lease name is 1 to 200 characters");
+        return set_str(&cfg->lease_name, value, err);
+    }
     if (IS("daemon", "log_level")) {
         int l = wd_log_level_parse(value);
         if (l < 0)
@@ -200,6 +222,8 @@ static const struct {
     [WD_SETTING_REGION] = {"aws", "region"},
     [WD_SETTING_VERIFY_TLS] = {"aws", "verify_tls"},
     [WD_SETTING_CA_FILE] = {"aws", "ca_file"},
+    [WD_SETTING_LEASE_DURATION] = {"lease", "duration_ms"},
+    [WD_SETTING_LEASE_NAME] = {"lease", "name"},
 };
 
 int wd_config_set(struct wd_config *cfg, const char *section, const char *key, const char *value,
@@ -214,9 +238,9 @@ int wd_config_set(struct wd_config *cfg, const char *section, const char *key, c
 }
 
 /* The sections a file may have, each at most once. */
-static const char *const SECTIONS[] = {"requests", "store", "aws", "daemon"};
+static const char *const SECTIONS[] = {"requests", "store", "aws", "daemon", "lease"};
 #define N_SECTIONS (sizeof(SECTIONS) / sizeof(SECTIONS[0]))
-/* Room for every key the file may set once (set_value() knows 20). */
+/* Room for every key the file may set once (set_value() knows 24). */
 #define MAX_KEYS 32
 
 struct parse_ctx {
@@ -505,6 +529,20 @@ int wd_config_validate(const struct wd_config *cfg, const char *path, struct wd_
                       cfg->ca_file, strerror(errno));
     if (cfg->poll_max_interval_ms < cfg->poll_interval_ms)
         return refuse(cfg, -1, path, err, "[daemon] poll_max_interval_ms is smaller than poll_interval_ms");
+    /*
+     * A leader must be able to renew and still finish a call started just before within its lease, or it
+     * could never call at all (SPEC 9: it stops starting calls that could outlive its lease).
+     */
+    /* 1% of the lease is kept back for the instances' clocks running at slightly different rates. */
+    long usable = cfg->lease_duration_ms - (cfg->lease_duration_ms + 99) / 100;
+    if (cfg->lease_table != NULL && usable <= cfg->lease_renew_ms + cfg->connect_timeout_ms + cfg->timeout_ms)
+        return refuse(
+            cfg, WD_SETTING_LEASE_DURATION, path, err,
+            "duration_ms (%ld, less 1%% for clock drift) must be more than [lease] renew_ms (%ld) + "
+            "[daemon] connect_timeout_ms (%ld) + timeout_ms (%ld)",
+            cfg->lease_duration_ms, cfg->lease_renew_ms, cfg->connect_timeout_ms, cfg->timeout_ms);
+    if (cfg->lease_table != NULL && !*cfg->lease_table)
+        return refuse(cfg, -1, path, err, "[lease] table is empty");
     return 0;
 }
 

@@ -21,6 +21,8 @@ enum wd_setting {
     WD_SETTING_REGION,
     WD_SETTING_VERIFY_TLS,
     WD_SETTING_CA_FILE,
+    WD_SETTING_LEASE_DURATION,
+    WD_SETTING_LEASE_NAME,
     WD_SETTING_COUNT
 };
 
@@ -59,6 +61,11 @@ struct wd_config {
     long connect_timeout_ms;
     long timeout_ms;
     int log_level;
+    /* [lease] (SPEC 9): NULL table = one instance, no lease */
+    char *lease_table;
+    long lease_duration_ms;
+    long lease_renew_ms;
+    char *lease_name; /* NULL: the host name and the PID */
     struct wd_origin origin[WD_SETTING_COUNT];
 };
 

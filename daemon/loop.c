@@ -19,6 +19,7 @@
 #include "log.h"
 #include "notify.h"
 #include "report.h"
+#include "role.h"
 #include "service.h"
 
 #define EX_TEMPFAIL 75
@@ -38,6 +39,11 @@ struct loop {
     unsigned long refusals_before;
 
     sd_event_source *timer, *io, *watchdog, *status;
+
+    struct wd_role role; /* with [lease]: leader or standby (SPEC 9) */
+    sd_event_source *lease_io, *lease_timer, *release_guard;
+    bool releasing; /* stopping: the lease is being handed over; exit_code follows */
+    int exit_code;
     uint64_t interval_us; /* the next idle wait */
     bool stopping;
 
@@ -80,13 +86,16 @@ static void update_status(struct loop *l)
     const char *state = l->stopping                             ? "stopping"
                         : wd_consumer_polling(l->svc->consumer) ? "working"
                         : l->creds.waiting                      ? "waiting for AWS credentials"
+                        : !wd_role_may_poll(&l->role)           ? "not taking requests"
                                                                 : "idle";
     bool trouble = r->episode_class != 0 || r->list_episode || l->creds.waiting;
+    char role[WD_LEASE_NAME_MAX * 4 + 64];
+    wd_role_status(&l->role, role, sizeof(role));
     wd_notify_status(
-        "%s: %lu applied, %lu not found, %lu dead-lettered, %lu failed, %lu retries; backlog %zu; "
+        "%s%s%s: %lu applied, %lu not found, %lu dead-lettered, %lu failed, %lu retries; backlog %zu; "
         "%.1f req/s; next poll in %llu ms%s%s%s",
-        state, r->applied, r->not_found, r->dead_lettered, r->failed, total_retries(l), l->last_backlog,
-        l->rate, (unsigned long long)(l->interval_us / 1000),
+        role, role[0] ? ", " : "", state, r->applied, r->not_found, r->dead_lettered, r->failed,
+        total_retries(l), l->last_backlog, l->rate, (unsigned long long)(l->interval_us / 1000),
         l->svc->cfg.verify_tls ? "" : "; TLS NOT VERIFIED (verify_tls = no)", trouble ? "; " : "",
         trouble ? (l->creds.waiting ? l->creds.why : r->last_error) : "");
 }
@@ -154,7 +163,8 @@ static void swap_config(struct loop *l)
 {
     struct wd_error err;
     l->have_pending = false;
-    struct wd_service *fresh = wd_service_new(&l->pending, l->once, &l->report, &err);
+    wd_role_check_reload(&l->role, &l->pending);
+    struct wd_service *fresh = wd_service_new(&l->pending, l->once, &l->report, l->role.runner, &err);
     if (fresh == NULL) {
         wd_log(LOG_ERR, "reload: %s; keeping the running configuration", err.message);
         wd_notify_ready();
@@ -179,9 +189,40 @@ static void swap_config(struct loop *l)
     wd_notify_ready();
 }
 
+static bool leading(const struct loop *l)
+{
+    return l->role.runner != NULL && wd_lease_role(wd_lease_runner_lease(l->role.runner)) == WD_LEASE_LEADER;
+}
+
+static int on_release_guard(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    struct loop *l = userdata;
+    (void)s, (void)usec;
+    wd_log(LOG_WARNING, "lease: the release did not end in time; exiting (the lease expires by itself)");
+    sd_event_exit(l->ev, l->exit_code);
+    return 0;
+}
+
+/*
+ * Exits with code, once no pipeline call is in flight. A leader first hands its lease over (SPEC 9: a
+ * standby takes over at once rather than after the lease duration); the release is one bounded call, and
+ * a guard exits anyway should it hang past its timeouts.
+ */
 static void finish(struct loop *l, int code)
 {
-    sd_event_exit(l->ev, code);
+    if (l->releasing)
+        return;
+    if (!leading(l)) {
+        sd_event_exit(l->ev, code);
+        return;
+    }
+    l->releasing = true;
+    l->exit_code = code;
+    wd_lease_runner_release(l->role.runner);
+    uint64_t bound = (uint64_t)(l->svc->cfg.connect_timeout_ms + l->svc->cfg.timeout_ms + 1000) * 1000;
+    if (sd_event_add_time_relative(l->ev, &l->release_guard, CLOCK_MONOTONIC, bound, 1000, on_release_guard,
+                                   l) < 0)
+        sd_event_exit(l->ev, code);
 }
 
 /* A poll ended: decide what comes next. */
@@ -197,6 +238,10 @@ static void poll_done(struct loop *l, const struct wd_poll_stats *st)
         wd_log(LOG_WARNING, "clock skew: AWS's clock is %ld s %s ours; signing with AWS's time (check NTP)",
                skew < 0 ? -skew : skew, skew < 0 ? "behind" : "ahead of");
         l->skew_logged = skew;
+    }
+    if (!l->report.vanished_this_poll && l->report.vanished_episode) {
+        wd_log(LOG_INFO, "no request vanished in the last poll (%lu so far)", l->report.vanished);
+        l->report.vanished_episode = false;
     }
     if (l->stopping) {
         finish(l, 0);
@@ -241,6 +286,11 @@ static int on_pipeline(sd_event_source *s, int fd, uint32_t revents, void *userd
         finish(l, 1);
         return 0;
     }
+    if (l->report.fence_refused) {
+        l->report.fence_refused = false;
+        if (l->role.runner != NULL)
+            wd_lease_runner_fenced(l->role.runner, now_usec(l) / 1000);
+    }
     if (finished)
         poll_done(l, &st);
     return 0;
@@ -277,6 +327,17 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
     (void)s, (void)usec;
     if (l->stopping || !have_credentials(l))
         return 0;
+    if (!wd_role_may_poll(&l->role)) {
+        /*
+         * A standby never polls: becoming the leader schedules the next poll. A leader whose renewals
+         * fail has closed its gate for now; it looks again at the poll interval (no call is made).
+         */
+        if (leading(l))
+            schedule_poll(l, (uint64_t)l->svc->cfg.poll_interval_ms * 1000);
+        update_status(l);
+        return 0;
+    }
+    l->report.vanished_this_poll = false;
     if (wd_consumer_start(l->svc->consumer, &err) < 0) {
         wd_log(LOG_ERR, "cannot start a poll: %s", err.message);
         finish(l, 1);
@@ -329,6 +390,50 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
     return 0;
 }
 
+/* Moves the lease on and sets its timer to when it next needs to act. */
+static void lease_step(struct loop *l)
+{
+    struct wd_error err;
+    uint64_t wake_ms = 0;
+    if (wd_lease_runner_process(l->role.runner, now_usec(l) / 1000, &wake_ms, &err) < 0) {
+        wd_log(LOG_ERR, "lease: %s; exiting", err.message);
+        sd_event_exit(l->ev, 1);
+        return;
+    }
+    sd_event_source_set_time(l->lease_timer, wake_ms * 1000);
+    sd_event_source_set_enabled(l->lease_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_lease_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    (void)s, (void)fd, (void)revents;
+    lease_step(userdata);
+    return 0;
+}
+
+static int on_lease_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    (void)s, (void)usec;
+    lease_step(userdata);
+    return 0;
+}
+
+/* The role changed (role.c has logged it). */
+static void on_role_changed(enum wd_lease_event ev, void *ctx)
+{
+    struct loop *l = ctx;
+    if (l->releasing && wd_lease_runner_released(l->role.runner)) {
+        sd_event_exit(l->ev, l->exit_code);
+        return;
+    }
+    if (ev == WD_LEASE_EV_ACQUIRED && !l->stopping && l->svc != NULL) {
+        l->interval_us = (uint64_t)l->svc->cfg.poll_interval_ms * 1000;
+        schedule_poll(l, 0);
+    }
+    if (l->svc != NULL)
+        update_status(l);
+}
+
 int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool once)
 {
     struct loop l = {.src = src, .once = once, .interval_us = (uint64_t)cfg->poll_interval_ms * 1000};
@@ -347,9 +452,15 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
     sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
-    l.svc = wd_service_new(cfg, once, &l.report, &err);
+    if (wd_role_init(&l.role, cfg, on_role_changed, &l, &err) < 0) {
+        wd_log(LOG_ERR, "%s", err.message);
+        wd_config_clear(cfg);
+        return err.cls == WD_ERR_CONFIG ? EX_CONFIG : 1;
+    }
+    l.svc = wd_service_new(cfg, once, &l.report, l.role.runner, &err);
     if (l.svc == NULL) {
         wd_log(LOG_ERR, "%s", err.message);
+        wd_role_clear(&l.role);
         return err.cls == WD_ERR_CONFIG ? EX_CONFIG : 1;
     }
 
@@ -359,7 +470,11 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
         sd_event_add_time_relative(l.ev, &l.timer, CLOCK_MONOTONIC, 0, 1000, on_timer, &l) < 0 ||
         sd_event_add_time_relative(l.ev, &l.status, CLOCK_MONOTONIC, STATUS_EVERY_USEC, 100000, on_status,
                                    &l) < 0 ||
-        attach(&l) < 0) {
+        attach(&l) < 0 ||
+        (l.role.runner != NULL &&
+         (sd_event_add_io(l.ev, &l.lease_io, wd_lease_runner_fd(l.role.runner), EPOLLIN, on_lease_io, &l) <
+              0 ||
+          sd_event_add_time(l.ev, &l.lease_timer, CLOCK_MONOTONIC, 0, 1000, on_lease_timer, &l) < 0))) {
         wd_log(LOG_ERR, "cannot set up the event loop");
         goto out;
     }
@@ -380,10 +495,15 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
     sd_event_source_set_enabled(l.status, SD_EVENT_ON);
     l.rate_since = now_usec(&l);
 
-    wd_log(LOG_INFO, "widgetd %s started: requests bucket '%s', %s store '%s', %d calls in flight%s",
+    wd_log(LOG_INFO, "widgetd %s started: requests bucket '%s', %s store '%s', %d calls in flight%s%s%s%s",
            WIDGETD_VERSION, l.svc->cfg.requests_bucket,
            l.svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb", l.svc->cfg.store_name,
-           l.svc->cfg.calls_in_flight, once ? ", once" : "");
+           l.svc->cfg.calls_in_flight, once ? ", once" : "",
+           l.role.runner ? ", standing by for the lease in table '" : "", l.role.runner ? l.role.table : "",
+           l.role.runner ? "'" : "");
+    if (l.role.runner != NULL)
+        wd_log(LOG_INFO, "lease: this instance is '%s'; lease %ld ms, renewed every %ld ms", l.role.name,
+               l.svc->cfg.lease_duration_ms, l.svc->cfg.lease_renew_ms);
     wd_config_log_warnings(&l.svc->cfg, src->path);
     wd_notify_ready();
     update_status(&l);
@@ -398,20 +518,27 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
         if (l.calls_before[op] > 0)
             wd_buf_printf(&calls, "%s%s=%lu", calls.len ? " " : "", wd_op_name((enum wd_op)op),
                           l.calls_before[op]);
+    struct wd_buf lease_calls = {0};
+    wd_role_calls(&l.role, &lease_calls);
     wd_log(LOG_INFO,
            "exiting: %lu applied, %lu not found, %lu dead-lettered, %lu failed attempts, %lu retries, "
-           "%lu retries refused by the retry quota; calls: %s",
+           "%lu retries refused by the retry quota; calls: %s%s",
            l.report.applied, l.report.not_found, l.report.dead_lettered, l.report.failed, l.retries_before,
-           l.refusals_before, calls.data ? calls.data : "none");
+           l.refusals_before, calls.data ? calls.data : "none", lease_calls.data ? lease_calls.data : "");
+    wd_buf_free(&lease_calls);
     wd_buf_free(&calls);
 out:
     sd_event_source_unref(l.timer);
     sd_event_source_unref(l.io);
     sd_event_source_unref(l.watchdog);
     sd_event_source_unref(l.status);
+    sd_event_source_unref(l.lease_io);
+    sd_event_source_unref(l.lease_timer);
+    sd_event_source_unref(l.release_guard);
     sd_event_unref(l.ev);
     if (l.have_pending)
         wd_config_clear(&l.pending);
     wd_service_free(l.svc);
+    wd_role_clear(&l.role);
     return rc;
 }

@@ -115,6 +115,17 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
         break;
     }
     case WD_EV_FAILED:
+        if (ev->err->cls == WD_ERR_FENCED) {
+            /*
+             * Not this request's fault: the lease passed (or may pass) to another instance. A write the
+             * store's fence refused is the news that another leadership began; the loop steps down.
+             */
+            r->fenced++;
+            if (strcmp(ev->err->code, "NotLeader") != 0)
+                r->fence_refused = true;
+            wd_log_request(LOG_DEBUG, &ids, "request '%s': %s; left for the leader", key, ev->err->message);
+            break;
+        }
         r->failed++;
         snprintf(r->last_error, sizeof(r->last_error), "%s: %s", wd_error_class_name(ev->err->cls),
                  ev->err->message);
@@ -125,6 +136,8 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
                            wd_error_class_name(ev->err->cls), ev->err->message);
         break;
     case WD_EV_LIST_FAILED:
+        if (ev->err->cls == WD_ERR_FENCED)
+            break; /* the lease closed the gate as the poll began: nothing wrong with the bucket */
         snprintf(r->last_error, sizeof(r->last_error), "cannot list requests: %s: %s",
                  wd_error_class_name(ev->err->cls), ev->err->message);
         /* Whatever the cause, one line per outage: every idle poll would repeat it. */
@@ -140,8 +153,22 @@ void wd_report_event(const struct wd_event *ev, void *ctx)
                        key);
         break;
     case WD_EV_VANISHED:
-        wd_log_request(LOG_WARNING, &ids,
-                       "request '%s' was gone when read (taken by another consumer?); skipped", key);
+        /*
+         * SPEC 9: without a lease one instance per requests bucket is the rule, and a request gone
+         * between LIST and GET is the sign of another consumer; warned about once per episode.
+         */
+        r->vanished++;
+        r->vanished_this_poll = true;
+        if (!r->vanished_episode)
+            wd_log_request(LOG_WARNING, &ids,
+                           "request '%s' was gone when read: another consumer seems to take requests from "
+                           "this bucket (run one widgetd per requests bucket, or configure [lease] for "
+                           "several); further vanished requests are counted, not logged, until a poll "
+                           "sees none",
+                           key);
+        else
+            wd_log_request(LOG_INFO, &ids, "request '%s' was gone when read; skipped", key);
+        r->vanished_episode = true;
         break;
     }
     wd_buf_free(&qk);

@@ -14,7 +14,12 @@ struct wd_report {
     char episode_code[64];
     int episode_class;
     unsigned long episode_repeats; /* failures of the episode after its first, not logged one by one */
-    bool list_episode; /* listing the requests bucket fails; logged once until a listing works again */
+    bool list_episode;       /* listing the requests bucket fails; logged once until a listing works again */
+    unsigned long fenced;    /* requests left for the leader: the lease gate closed or the fence refused */
+    bool fence_refused;      /* the store's fence refused a write (another leadership began): step down */
+    unsigned long vanished;  /* requests gone between LIST and GET (another consumer?) */
+    bool vanished_episode;   /* warned; ends with a poll that saw none (the loop clears it) */
+    bool vanished_this_poll; /* the loop clears it at each poll's start */
 };
 
 /* The wd_event_fn for the consumer; ctx is a struct wd_report. */

@@ -7,9 +7,8 @@
 #include "store_dynamodb.h"
 #include "store_s3.h"
 
-/* The endpoint URL for a service: its own setting, else the shared one, else AWS's public one. */
-static int make_endpoint(const struct wd_config *cfg, const char *specific, const char *service,
-                         struct wd_endpoint *out, struct wd_error *err)
+int wd_service_endpoint(const struct wd_config *cfg, const char *specific, const char *service,
+                        struct wd_endpoint *out, struct wd_error *err)
 {
     char url[512];
     const char *u = specific ? specific : cfg->endpoint;
@@ -21,7 +20,7 @@ static int make_endpoint(const struct wd_config *cfg, const char *specific, cons
 }
 
 struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_report *report,
-                                  struct wd_error *err)
+                                  struct wd_lease_runner *lease, struct wd_error *err)
 {
     struct wd_service *s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -33,8 +32,8 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
     *cfg = (struct wd_config){0};
     const struct wd_config *c = &s->cfg;
 
-    if (make_endpoint(c, c->s3_endpoint, "s3", &s->s3.endpoint, err) < 0 ||
-        make_endpoint(c, c->dynamodb_endpoint, "dynamodb", &s->ddb, err) < 0)
+    if (wd_service_endpoint(c, c->s3_endpoint, "s3", &s->s3.endpoint, err) < 0 ||
+        wd_service_endpoint(c, c->dynamodb_endpoint, "dynamodb", &s->ddb, err) < 0)
         goto fail;
     /* A custom S3 endpoint (a stand-in, MinIO, ...) rarely serves virtual-hosted names (SPEC 6). */
     bool custom_s3 = c->s3_endpoint || c->endpoint;
@@ -58,7 +57,8 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
         .store = {.ops = c->store_kind == WD_STORE_S3 ? &wd_store_s3_ops : &wd_store_ddb_ops,
                   .name = c->store_name,
                   .s3 = &s->s3,
-                  .ddb = &s->ddb},
+                  .ddb = &s->ddb,
+                  .fence = lease ? wd_lease_runner_fence(lease) : NULL},
         .calls_in_flight = c->calls_in_flight,
         .list_page = 1000,
         .once = once,
@@ -67,7 +67,10 @@ struct wd_service *wd_service_new(struct wd_config *cfg, bool once, struct wd_re
         .http = {.connect_timeout_ms = c->connect_timeout_ms,
                  .timeout_ms = c->timeout_ms,
                  .ca_file = c->ca_file,
-                 .verify_tls = c->verify_tls},
+                 .verify_tls = c->verify_tls,
+                 /* With a lease, no call starts unless this instance leads long enough for it (SPEC 9). */
+                 .gate = lease ? wd_lease_runner_gate : NULL,
+                 .gate_ctx = lease},
     };
     s->consumer = wd_consumer_new(&cc, s->aws, wd_report_event, report, err);
     if (s->consumer == NULL)

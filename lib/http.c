@@ -212,6 +212,9 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
     resp->status = 0;
     resp->date[0] = '\0';
     resp->etag[0] = '\0';
+    if (h->opts.gate != NULL && !h->opts.gate(h->opts.gate_ctx))
+        return wd_error_set(err, WD_ERR_FENCED, 0, "NotLeader",
+                            "not sent: this instance does not hold the lease long enough for a call");
     struct sink sink = {.resp = resp, .max = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE};
 
     /* curl_easy_reset keeps live connections, so keep-alive survives the per-call reset. */

@@ -22,6 +22,12 @@ struct wd_http_options {
      * outside any fiber, wd_http_send blocks. Borrowed: it must outlive the client.
      */
     struct wd_http_pool *pool;
+    /*
+     * When set, asked before each call is sent; false fails the call unsent with WD_ERR_FENCED. With a
+     * lease (SPEC 9) a leader starts no call that could outlive its lease, and a standby none at all.
+     */
+    bool (*gate)(void *ctx);
+    void *gate_ctx;
 };
 
 /* One client per thread or fiber: not thread-safe; reuses its connections (keep-alive) across calls, or the

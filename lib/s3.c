@@ -165,9 +165,17 @@ int wd_s3_get(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, 
 int wd_s3_head(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
                const char *key, struct wd_error *err)
 {
+    return wd_s3_head_etag(aws, http, s3, bucket, key, NULL, err);
+}
+
+int wd_s3_head_etag(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+                    const char *key, char etag[WD_S3_ETAG_SIZE], struct wd_error *err)
+{
     struct wd_http_response resp = {0};
     int rc =
         s3_call(aws, http, s3, WD_OP_S3_HEAD, "HEAD", bucket, key, NULL, NULL, 0, NULL, 0, 0, &resp, err);
+    if (rc == 0 && etag != NULL)
+        memcpy(etag, resp.etag, WD_S3_ETAG_SIZE);
     wd_http_response_clear(&resp);
     return rc;
 }
@@ -206,21 +214,45 @@ static void free_meta(struct wd_buf names[MAX_META])
         wd_buf_free(&names[i]);
 }
 
-int wd_s3_put(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
-              const char *key, const void *body, size_t len, const char *content_type,
-              const struct wd_header *meta, size_t n_meta, struct wd_error *err)
+/* PutObject with metadata and at most one condition header (cond: If-Match or If-None-Match, or NULL). */
+static int put(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+               const char *key, const void *body, size_t len, const char *content_type,
+               const struct wd_header *meta, size_t n_meta, const struct wd_header *cond,
+               struct wd_error *err)
 {
     struct wd_http_response resp = {0};
     struct wd_buf names[MAX_META] = {{0}};
-    struct wd_header h[1 + MAX_META];
+    struct wd_header h[2 + MAX_META];
     size_t n = 0;
     int rc = -1;
     h[n++] = (struct wd_header){"Content-Type", content_type};
+    if (cond != NULL)
+        h[n++] = *cond;
     if (add_meta(meta, n_meta, names, h, &n, err) == 0)
         rc = s3_call(aws, http, s3, WD_OP_S3_PUT, "PUT", bucket, key, NULL, h, n, body, len, 0, &resp, err);
     free_meta(names);
     wd_http_response_clear(&resp);
     return rc;
+}
+
+int wd_s3_put(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+              const char *key, const void *body, size_t len, const char *content_type,
+              const struct wd_header *meta, size_t n_meta, struct wd_error *err)
+{
+    return put(aws, http, s3, bucket, key, body, len, content_type, meta, n_meta, NULL, err);
+}
+
+int wd_s3_put_if(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+                 const char *key, const void *body, size_t len, const char *content_type,
+                 const char *if_match, bool if_none_match, struct wd_error *err)
+{
+    bool match = if_match != NULL && if_match[0] != '\0';
+    if (match && if_none_match)
+        return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "a PUT cannot be both If-Match and If-None-Match");
+    struct wd_header cond =
+        match ? (struct wd_header){"If-Match", if_match} : (struct wd_header){"If-None-Match", "*"};
+    return put(aws, http, s3, bucket, key, body, len, content_type, NULL, 0,
+               match || if_none_match ? &cond : NULL, err);
 }
 
 int wd_s3_copy(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *src_bucket,

@@ -60,10 +60,24 @@ int wd_s3_get(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, 
 int wd_s3_head(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
                const char *key, struct wd_error *err);
 
+/* wd_s3_head() that also fills etag (when not NULL) with the object's ETag, for a conditional write. */
+int wd_s3_head_etag(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+                    const char *key, char etag[WD_S3_ETAG_SIZE], struct wd_error *err);
+
 /* meta: user metadata (names without the x-amz-meta- prefix), n_meta of them (may be 0). */
 int wd_s3_put(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
               const char *key, const void *body, size_t len, const char *content_type,
               const struct wd_header *meta, size_t n_meta, struct wd_error *err);
+
+/*
+ * A conditional PutObject (no metadata): if_match non-empty sends If-Match (the object must exist with
+ * that ETag), if_none_match sends If-None-Match: * (no object may exist); not both. A failed condition is
+ * WD_ERR_CONDITION (412 PreconditionFailed, 409 ConditionalRequestConflict) or, when the object is gone,
+ * WD_ERR_NOT_FOUND (404), and nothing is written. A server that ignores the headers writes anyway.
+ */
+int wd_s3_put_if(struct wd_aws *aws, struct wd_http *http, const struct wd_s3 *s3, const char *bucket,
+                 const char *key, const void *body, size_t len, const char *content_type,
+                 const char *if_match, bool if_none_match, struct wd_error *err);
 
 /*
  * if_match: NULL or "" for an unconditional DELETE; else the ETag the object must still have, or the

@@ -1,6 +1,7 @@
 /*
  * The DynamoDB widget store (SPEC 3): the PutItem, UpdateItem (with its read-modify-write fallback past
- * DynamoDB's 4 KB expression limit) and DeleteItem bodies, and applying a request with them.
+ * DynamoDB's 4 KB expression limit) and DeleteItem bodies, the same writes fenced in a TransactWriteItems
+ * (SPEC 9), and applying a request with them.
  */
 #include "store_dynamodb.h"
 
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "dynamodb.h"
+#include "escape.h"
 #include "json.h"
 
 #define DDB_MAX_EXPRESSION 4096 /* "The maximum length of any expression string is 4 KB" */
@@ -277,6 +279,194 @@ out:
     return rc;
 }
 
+uint32_t wd_store_ddb_fence_shard(const char *widget_id)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)widget_id; *p; p++) {
+        h ^= *p;
+        h *= 16777619u;
+    }
+    return h % WD_FENCE_SHARDS;
+}
+
+/* The fence item's key: "<lease_key>#fence-<shard>". */
+static int fence_key(const struct wd_fence *fence, uint32_t shard, struct wd_buf *out)
+{
+    return wd_buf_printf(out, "%s#fence-%u", fence->lease_key, (unsigned)shard);
+}
+
+int wd_store_ddb_fenced_body(const struct wd_fence *fence, const char *widget_id, const char *action,
+                             const char *write_body, size_t len, bool must_exist, struct wd_buf *out,
+                             struct wd_error *err)
+{
+    struct wd_buf key = {0};
+    char n[24];
+    json_error_t jerr;
+    json_t *write = json_loadb(write_body, len, JSON_REJECT_DUPLICATES, &jerr), *body = NULL;
+    int rc = -1;
+    if (write == NULL)
+        return wd_json_load_error(err, WD_ERR_INTERNAL, "write body to fence", &jerr);
+    /* One value for the whole transaction: the leadership as it is now, when the call is made. */
+    snprintf(n, sizeof(n), "%llu", (unsigned long long)fence->leadership);
+    if (fence_key(fence, wd_store_ddb_fence_shard(widget_id), &key) < 0)
+        goto nomem;
+    if (must_exist && json_object_get(write, "ConditionExpression") == NULL) {
+        json_t *names = json_object_get(write, "ExpressionAttributeNames");
+        if (!wd_json_set_string(write, "ConditionExpression", "attribute_exists(#id)"))
+            goto nomem;
+        if (names == NULL && ((names = json_object()) == NULL ||
+                              json_object_set_new(write, "ExpressionAttributeNames", names) < 0))
+            goto nomem;
+        if (!wd_json_set_string(names, "#id", "id"))
+            goto nomem;
+    }
+    body = json_pack("{s:[{s:{s:s,s:{s:{s:s}},s:s,s:{s:{s:s}}}},{s:O}]}", "TransactItems", "ConditionCheck",
+                     "TableName", fence->table, "Key", "key", "S", key.data, "ConditionExpression",
+                     "leadership = :n", "ExpressionAttributeValues", ":n", "N", n, action, write);
+    if (body == NULL)
+        goto nomem;
+    rc = wd_json_append(body, out, err);
+    goto out;
+nomem:
+    rc = wd_error_nomem(err);
+out:
+    json_decref(body);
+    json_decref(write);
+    wd_buf_free(&key);
+    return rc;
+}
+
+/* Copies a reason code: a missing or null code (AWS's "Null code") is "None". */
+static void reason_code(char *dst, size_t cap, const char *code, size_t len)
+{
+    if (code == NULL || len == 0)
+        code = "None", len = 4;
+    snprintf(dst, cap, "%.*s", (int)(len < cap ? len : cap - 1), code);
+}
+
+bool wd_store_ddb_cancel_reasons(const char *body, size_t len, struct wd_store_ddb_cancel *out)
+{
+    json_t *root = json_loadb(body != NULL ? body : "", body != NULL ? len : 0, 0, NULL);
+    json_t *list = json_object_get(root, "CancellationReasons");
+    bool ok = false;
+    *out = (struct wd_store_ddb_cancel){0};
+    if (json_is_array(list) && json_array_size(list) == 2) {
+        json_t *f = json_array_get(list, 0), *w = json_array_get(list, 1);
+        const char *fc = json_string_value(json_object_get(f, "Code"));
+        const char *wc = json_string_value(json_object_get(w, "Code"));
+        const char *wm = json_string_value(json_object_get(w, "Message"));
+        reason_code(out->fence, sizeof(out->fence), fc, fc ? strlen(fc) : 0);
+        reason_code(out->widget, sizeof(out->widget), wc, wc ? strlen(wc) : 0);
+        if (wm != NULL)
+            wd_escape_fixed(out->widget_message, sizeof(out->widget_message), WD_ESCAPE_REASON, wm,
+                            strlen(wm));
+        ok = true;
+    } else {
+        const char *msg = json_string_value(json_object_get(root, "message"));
+        if (msg == NULL)
+            msg = json_string_value(json_object_get(root, "Message"));
+        const char *open = msg ? strrchr(msg, '[') : NULL;
+        const char *comma = open ? strchr(open, ',') : NULL;
+        const char *close = comma ? strchr(comma, ']') : NULL;
+        if (close != NULL && strchr(comma + 1, ',') == NULL) {
+            const char *w = comma + 1;
+            while (*w == ' ')
+                w++;
+            reason_code(out->fence, sizeof(out->fence), open + 1, (size_t)(comma - open - 1));
+            reason_code(out->widget, sizeof(out->widget), w, (size_t)(close - w));
+            ok = true;
+        }
+    }
+    json_decref(root);
+    return ok;
+}
+
+/*
+ * What a failed fenced write means, from its answer (resp) and the error wd_ddb_call() classified.
+ * The fence item's reason decides first: a failed check is WD_ERR_FENCED whatever the widget's reason
+ * (a deposed leader must neither write nor judge the widget's content); a fence item busy with another
+ * transaction (the new leader raising it) leaves everything open, so the write is tried again later.
+ * Only with the fence passed does the widget's reason count: a failed attribute_exists is "not found"
+ * (*not_found, returns 0), a ValidationError carries its message (an item over 400 KB: rejects_content).
+ */
+static int fenced_outcome(const struct wd_fence *fence, const char *widget_id,
+                          const struct wd_http_response *resp, bool must_exist, bool *not_found,
+                          struct wd_error *err)
+{
+    struct wd_store_ddb_cancel r;
+    if (strcmp(err->code, "TransactionCanceledException") != 0)
+        return -1; /* not about the items (a missing table, throttling, no answer): as classified */
+    if (!wd_store_ddb_cancel_reasons(resp->body.data, resp->body.len, &r)) {
+        if (err->cls == WD_ERR_CONDITION)
+            return wd_error_set(err, WD_ERR_INTERNAL, err->http_status, err->code,
+                                "%s (the reasons do not say which condition failed)", err->message);
+        return -1;
+    }
+    char table[96], key[160];
+    struct wd_buf k = {0};
+    if (fence_key(fence, wd_store_ddb_fence_shard(widget_id), &k) < 0)
+        return wd_error_nomem(err);
+    wd_escape_fixed(table, sizeof(table), WD_ESCAPE_REASON, fence->table, strlen(fence->table));
+    wd_escape_fixed(key, sizeof(key), WD_ESCAPE_REASON, k.data, k.len);
+    wd_buf_free(&k);
+    long status = err->http_status;
+    if (strcmp(r.fence, "ConditionalCheckFailed") == 0)
+        return wd_error_set(err, WD_ERR_FENCED, status, "TransactionCanceledException",
+                            "fence item \"%s\" in table \"%s\" does not hold leadership %llu: another "
+                            "leadership has begun; nothing was written",
+                            key, table, (unsigned long long)fence->leadership);
+    if (strcmp(r.fence, "None") != 0) {
+        char why[64];
+        if (err->cls == WD_ERR_CONDITION)
+            return wd_error_set(
+                err, WD_ERR_TRANSIENT, status, "TransactionCanceledException",
+                "fence item \"%s\": %s, so the widget's own condition is not judged; "
+                "nothing was written",
+                key, wd_escape_fixed(why, sizeof(why), WD_ESCAPE_REASON, r.fence, strlen(r.fence)));
+        return -1;
+    }
+    if (strcmp(r.widget, "ConditionalCheckFailed") == 0 && must_exist) {
+        *not_found = true;
+        return 0;
+    }
+    if (strcmp(r.widget, "ValidationError") == 0)
+        return wd_error_set(err, WD_ERR_CLIENT, status, "TransactionCanceledException",
+                            "DynamoDB %ld TransactionCanceledException: the widget item: ValidationError%s%s",
+                            status, r.widget_message[0] ? ": " : "", r.widget_message);
+    if (err->cls == WD_ERR_CONDITION)
+        return wd_error_set(err, WD_ERR_INTERNAL, status, err->code, "%s (an unexpected condition failed)",
+                            err->message);
+    return -1;
+}
+
+static bool fenced(const struct wd_store *store)
+{
+    return store->fence != NULL && store->fence->ddb_conditions;
+}
+
+/*
+ * One write behind the fence: write_body (a PutItem, UpdateItem or DeleteItem body) as action in a
+ * TransactWriteItems with the fence's ConditionCheck. Returns 0 (written, or *not_found) or -1 with err.
+ */
+static int fenced_write(const struct wd_store *store, struct wd_aws *aws, struct wd_http *http,
+                        const struct wd_request *req, const char *action, const struct wd_buf *write_body,
+                        bool must_exist, bool *not_found, struct wd_error *err)
+{
+    struct wd_buf body = {0};
+    struct wd_http_response resp = {0};
+    int rc = wd_store_ddb_fenced_body(store->fence, req->widget_id, action, write_body->data, write_body->len,
+                                      must_exist, &body, err);
+    if (rc == 0) {
+        rc = wd_ddb_call(aws, http, store->ddb, WD_OP_DDB_TRANSACT_WRITE_ITEMS, body.data, body.len, &resp,
+                         err);
+        if (rc < 0)
+            rc = fenced_outcome(store->fence, req->widget_id, &resp, must_exist, not_found, err);
+    }
+    wd_buf_free(&body);
+    wd_http_response_clear(&resp);
+    return rc;
+}
+
 /* True when a DeleteItem ALL_OLD answer carries the deleted item. */
 static bool has_attributes(const struct wd_buf *body)
 {
@@ -309,6 +499,10 @@ static int update(const struct wd_store *store, struct wd_aws *aws, struct wd_ht
 
     if (wd_store_ddb_update_item_body(req, store->name, &body, &fits, &noop, err) < 0)
         goto out;
+    if (fits && !noop && fenced(store)) {
+        rc = fenced_write(store, aws, http, req, "Update", &body, true, &res->not_found, err);
+        goto out;
+    }
     if (fits && !noop) {
         /* One conditional UpdateItem: no read, and a missing widget is not created. */
         rc = wd_ddb_call(aws, http, store->ddb, WD_OP_DDB_UPDATE_ITEM, body.data, body.len, &resp, err);
@@ -334,7 +528,11 @@ static int update(const struct wd_store *store, struct wd_aws *aws, struct wd_ht
         rc = 0;
         goto out;
     }
-    rc = wd_ddb_call(aws, http, store->ddb, WD_OP_DDB_PUT_ITEM, body.data, body.len, &resp, err);
+    /* Fenced, the whole item is put only where it still exists: an update never creates a widget. */
+    if (fenced(store))
+        rc = fenced_write(store, aws, http, req, "Put", &body, true, &res->not_found, err);
+    else
+        rc = wd_ddb_call(aws, http, store->ddb, WD_OP_DDB_PUT_ITEM, body.data, body.len, &resp, err);
 out:
     wd_buf_free(&body);
     wd_http_response_clear(&resp);
@@ -350,13 +548,23 @@ static int apply(const struct wd_store *store, struct wd_aws *aws, struct wd_htt
     *res = (struct wd_apply_result){0};
     switch (req->type) {
     case WD_REQ_CREATE:
-        if (wd_store_ddb_put_item_body(req, store->name, &body, err) == 0)
+        if (wd_store_ddb_put_item_body(req, store->name, &body, err) < 0)
+            break;
+        if (fenced(store))
+            rc = fenced_write(store, aws, http, req, "Put", &body, false, &res->not_found, err);
+        else
             rc = wd_ddb_call(aws, http, store->ddb, WD_OP_DDB_PUT_ITEM, body.data, body.len, &resp, err);
         break;
     case WD_REQ_UPDATE:
         rc = update(store, aws, http, req, res, err);
         break;
     case WD_REQ_DELETE:
+        /* Fenced, a transaction's Delete returns no old item: its attribute_exists condition tells. */
+        if (fenced(store)) {
+            if (wd_store_ddb_key_body(store->name, req->widget_id, NULL, &body, err) == 0)
+                rc = fenced_write(store, aws, http, req, "Delete", &body, true, &res->not_found, err);
+            break;
+        }
         if (wd_store_ddb_key_body(store->name, req->widget_id, "\"ReturnValues\":\"ALL_OLD\"", &body, err) <
             0)
             break;
@@ -378,11 +586,18 @@ static int identity(const struct wd_request *req, struct wd_buf *out)
     return wd_buf_append_str(out, req->widget_id);
 }
 
-/* "Item size has exceeded the maximum allowed size" (PutItem) and "Item size to update has exceeded the
- * maximum allowed size" (UpdateItem): the item this request makes is over 400 KB. */
+/*
+ * "Item size has exceeded the maximum allowed size" (PutItem) and "Item size to update has exceeded the
+ * maximum allowed size" (UpdateItem): the item this request makes is over 400 KB. Fenced, in a
+ * TransactWriteItems, DynamoDB Local still answers a ValidationException with these messages, while AWS
+ * documents a TransactionCanceledException whose reason for the item is ValidationError with the same
+ * messages (fenced_outcome() puts that reason's message into err, and only for the widget's item).
+ */
 static bool rejects_content(const struct wd_error *err)
 {
-    return err->cls == WD_ERR_CLIENT && strcmp(err->code, "ValidationException") == 0 &&
+    return err->cls == WD_ERR_CLIENT &&
+           (strcmp(err->code, "ValidationException") == 0 ||
+            strcmp(err->code, "TransactionCanceledException") == 0) &&
            strstr(err->message, "maximum allowed size") != NULL;
 }
 

@@ -121,6 +121,8 @@ static bool serve(struct fx_server *s, int fd, char *buf, unsigned connection)
     r->method = dup_or_die(buf, (size_t)(sp1 - buf));
     r->path = dup_or_die(sp1 + 1, (size_t)(sp2 - sp1 - 1));
     r->headers = dup_or_die(eol + 2, (size_t)(buf + head - 2 - (eol + 2)));
+    r->body_len = total - (size_t)head;
+    r->body = dup_or_die(buf + head, r->body_len);
     r->connection = connection;
     const struct fx_step *step = i < s->n_steps ? &s->steps[i] : NULL;
     r->expected = step != NULL && (step->method == NULL || strcmp(step->method, r->method) == 0) &&
@@ -143,11 +145,14 @@ static bool serve(struct fx_server *s, int fd, char *buf, unsigned connection)
     time_t now = time(NULL) + s->opts.clock_offset_s;
     struct tm tm;
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
-    char line[512];
+    const char *extra = i < s->opts.n_step_headers && s->opts.step_headers[i] ? s->opts.step_headers[i] : "";
+    char line[1024];
     int n = snprintf(line, sizeof(line),
                      "HTTP/1.1 %d Scripted\r\nDate: %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "%s\r\n",
-                     status, date, strlen(body), s->opts.keep_alive ? "" : "Connection: close\r\n");
+                     "%s%s\r\n",
+                     status, date, strlen(body), extra, s->opts.keep_alive ? "" : "Connection: close\r\n");
+    if (n < 0 || (size_t)n >= sizeof(line))
+        die("response head too long");
     /* The client may have given up (timeout): MSG_NOSIGNAL, and no complaint. */
     if (send(fd, line, (size_t)n, MSG_NOSIGNAL) == n)
         send(fd, body, strlen(body), MSG_NOSIGNAL);
@@ -308,6 +313,7 @@ void fx_free(struct fx_server *s)
         free(s->requests[i].method);
         free(s->requests[i].path);
         free(s->requests[i].headers);
+        free(s->requests[i].body);
     }
     for (size_t i = 0; i < s->n_steps; i++)
         free((void *)(uintptr_t)s->steps[i].body); /* our copy */

@@ -18,7 +18,9 @@ struct fx_step {
 struct fx_request {
     char *method;
     char *path;
-    char *headers;       /* the header lines as received, "Name: value\r\n" each */
+    char *headers; /* the header lines as received, "Name: value\r\n" each */
+    char *body;    /* the body as received (Content-Length bytes, NUL-terminated), "" when none */
+    size_t body_len;
     bool expected;       /* method and path matched the step (and there was a step left) */
     unsigned connection; /* which connection it came on: 1 for the first one accepted, 2 for the next, ... */
 };
@@ -27,6 +29,10 @@ struct fx_request {
 struct fx_options {
     bool keep_alive;     /* answer without "Connection: close" and read the next request on that connection */
     long clock_offset_s; /* every answer's Date header says now + this: a server whose clock is off */
+    /* Extra response header lines ("ETag: \"x\"\r\n") of step i, for i < n_step_headers; NULL: none.
+     * Borrowed: they must outlive the server. */
+    const char *const *step_headers;
+    size_t n_step_headers;
 };
 
 struct fx_server;

@@ -231,6 +231,38 @@ static void test_retried_503_then_200(void **state)
     assert_int_equal(fx->delays, 1); /* one back-off before the retry */
 }
 
+static bool gate_open(void *ctx)
+{
+    return *(const bool *)ctx;
+}
+
+/* SPEC 9: with the lease gate closed nothing is sent, nothing retried; opened, the call goes out. */
+static void test_gate_closed_not_sent(void **state)
+{
+    struct fixture *fx = *state;
+    const struct fx_step steps[] = {{"GET", "/bucket/key", 200, "object", 0}};
+    start(fx, steps, 1, NULL, wd_retry_policy_default());
+    bool open = false;
+    struct wd_error err = {0};
+    struct wd_http_options ho = {.connect_timeout_ms = 1000,
+                                 .timeout_ms = 2000,
+                                 .no_proxy = true,
+                                 .gate = gate_open,
+                                 .gate_ctx = &open};
+    wd_http_free(fx->http);
+    fx->http = wd_http_new(&ho, &err);
+    assert_non_null(fx->http);
+    assert_int_equal(s3_get(fx, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_FENCED);
+    assert_string_equal(err.code, "NotLeader");
+    assert_int_equal(fx_count(fx->server), 0);
+    assert_int_equal(stats(fx).retries, 0);
+    assert_int_equal(fx->delays, 0);
+    open = true;
+    assert_int_equal(s3_get(fx, &err), 0);
+    assert_int_equal(fx_count(fx->server), 1);
+}
+
 static void test_access_denied_not_retried(void **state)
 {
     struct fixture *fx = *state;
@@ -441,6 +473,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clock_skew_carried_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_refused_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_handshake_cut_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gate_closed_not_sent, setup, teardown),
     };
     if (wd_http_global_init() != 0)
         return 1;

@@ -440,16 +440,89 @@ static void test_verify_tls_warning(void **state)
     wd_config_clear(&cfg);
 }
 
+/* [lease] (SPEC 9): its defaults, its keys, and timings that could never work refused at their line. */
+static void test_lease(void **state)
+{
+    (void)state;
+    struct wd_config cfg;
+    struct wd_error err = {0};
+    const char *base = "[requests]\nbucket = b\n[store]\nkind = s3\nname = w\n[aws]\nregion = us-east-1\n";
+    char text[1024];
+
+    assert_int_equal(load(base, &cfg, &err), 0);
+    assert_null(cfg.lease_table);
+    /* The defaults give a takeover within 30 s of a crash: duration plus one renewal. */
+    assert_true(cfg.lease_duration_ms + cfg.lease_renew_ms <= 30000);
+    assert_true(cfg.lease_duration_ms > cfg.lease_renew_ms + cfg.connect_timeout_ms + cfg.timeout_ms);
+    wd_config_clear(&cfg);
+
+    snprintf(text, sizeof(text),
+             "%s[lease]\ntable = leases\nduration_ms = 4000\nrenew_ms = 500\nname = a-1\n"
+             "[daemon]\nconnect_timeout_ms = 500\ntimeout_ms = 1500\n",
+             base);
+    assert_int_equal(load(text, &cfg, &err), 0);
+    assert_string_equal(cfg.lease_table, "leases");
+    assert_int_equal(cfg.lease_duration_ms, 4000);
+    assert_int_equal(cfg.lease_renew_ms, 500);
+    assert_string_equal(cfg.lease_name, "a-1");
+    wd_config_clear(&cfg);
+
+    /* 2000 <= 500 + 500 + 1500: a leader could not renew and finish a call in time. */
+    snprintf(text, sizeof(text),
+             "%s[lease]\ntable = leases\nduration_ms = 2000\nrenew_ms = 500\n"
+             "[daemon]\nconnect_timeout_ms = 500\ntimeout_ms = 1500\n",
+             base);
+    assert_int_equal(load(text, &cfg, &err), -1);
+    wd_config_clear(&cfg);
+    assert_int_equal(err.cls, WD_ERR_CONFIG);
+    if (strstr(err.message,
+               ":10: [lease] duration_ms: duration_ms (2000, less 1% for clock drift) must be more than") ==
+        NULL)
+        fail_msg("unexpected message: %s", err.message);
+
+    /* 2520 - 26 (1% for clock drift) <= 500 + 500 + 1500 */
+    snprintf(text, sizeof(text),
+             "%s[lease]\ntable = leases\nduration_ms = 2520\nrenew_ms = 500\n"
+             "[daemon]\nconnect_timeout_ms = 500\ntimeout_ms = 1500\n",
+             base);
+    assert_int_equal(load(text, &cfg, &err), -1);
+    wd_config_clear(&cfg);
+    /* The defaults' 13 s of timeouts do not fit a 10 s lease either. */
+    snprintf(text, sizeof(text), "%s[lease]\ntable = leases\nduration_ms = 10000\n", base);
+    assert_int_equal(load(text, &cfg, &err), -1);
+    wd_config_clear(&cfg);
+
+    snprintf(text, sizeof(text), "%s[lease]\ntable = leases\nname = two words\n", base);
+    assert_int_equal(load(text, &cfg, &err), -1);
+    wd_config_clear(&cfg);
+    if (strstr(err.message, ":10: [lease] name:") == NULL)
+        fail_msg("unexpected message: %s", err.message);
+    snprintf(text, sizeof(text), "%s[lease]\ntable = leases\nrenew_ms = 0\n", base);
+    assert_int_equal(load(text, &cfg, &err), -1);
+    wd_config_clear(&cfg);
+    snprintf(text, sizeof(text), "%s[lease]\ntable = leases\nttl = 5\n", base);
+    assert_int_equal(load(text, &cfg, &err), -1);
+    wd_config_clear(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_file),          cmocka_unit_test(test_errors_name_file_and_line),
-        cmocka_unit_test(test_long_line_refused),  cmocka_unit_test(test_missing_required),
-        cmocka_unit_test(test_missing_file),       cmocka_unit_test(test_environment_wins),
-        cmocka_unit_test(test_twice_refused),      cmocka_unit_test(test_nul_byte_refused),
-        cmocka_unit_test(test_directory_refused),  cmocka_unit_test(test_region_shape),
-        cmocka_unit_test(test_own_output_refused), cmocka_unit_test(test_old_flags),
-        cmocka_unit_test(test_verify_tls_warning), cmocka_unit_test(test_ca_file),
+        cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_errors_name_file_and_line),
+        cmocka_unit_test(test_long_line_refused),
+        cmocka_unit_test(test_missing_required),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_environment_wins),
+        cmocka_unit_test(test_twice_refused),
+        cmocka_unit_test(test_nul_byte_refused),
+        cmocka_unit_test(test_directory_refused),
+        cmocka_unit_test(test_region_shape),
+        cmocka_unit_test(test_own_output_refused),
+        cmocka_unit_test(test_old_flags),
+        cmocka_unit_test(test_verify_tls_warning),
+        cmocka_unit_test(test_ca_file),
+        cmocka_unit_test(test_lease),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* Unit tests of the DynamoDB store representation of a widget (SPEC section 3): PutItem, UpdateItem,
- * the read-modify-write fallback and key bodies. */
+ * the read-modify-write fallback and key bodies; and applying requests against a scripted server, with
+ * and without the fence of SPEC 9 (TransactWriteItems bodies, and what each cancellation means). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws.h"
+#include "credentials_chain.h"
+#include "http.h"
 #include "request.h"
 #include "store_dynamodb.h"
+
+/* CMake builds each tests/unit/test_*.c alone against the core library: the fixture comes along here. */
+#include "fixture_http.c"
 
 #define REQ(type, extra)                                                                                     \
     "{\"type\":\"" type "\",\"requestId\":\"r1\",\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\"" extra "}"
@@ -652,6 +659,358 @@ static void test_oracle_sequence(void **state)
     json_decref(want);
 }
 
+/* --- applying requests against a scripted DynamoDB, with and without the fence --- */
+
+/* DynamoDB Local's answers (copied from 3.3.1), and AWS's documented forms of the same. */
+#define CANCELLED(r1, r2)                                                                                    \
+    "{\"__type\":\"com.amazonaws.dynamodb.v20120810#TransactionCanceledException\",\"CancellationReasons\":" \
+    "[" r1 "," r2                                                                                            \
+    "],\"Message\":\"Transaction cancelled, please refer cancellation reasons for specific reasons\"}"
+#define R_NONE "{\"Code\":\"None\"}"
+#define R_CCF "{\"Code\":\"ConditionalCheckFailed\",\"Message\":\"The conditional request failed\"}"
+#define R_CONFLICT "{\"Code\":\"TransactionConflict\",\"Message\":\"Transaction is ongoing for the item\"}"
+#define R_TOO_LARGE                                                                                          \
+    "{\"Code\":\"ValidationError\",\"Message\":\"Item size to update has exceeded the maximum allowed "      \
+    "size\"}"
+#define TOO_LARGE_LOCAL                                                                                      \
+    "{\"__type\":\"com.amazon.coral.validate#ValidationException\",\"Message\":\"Item size has exceeded "    \
+    "the "                                                                                                   \
+    "maximum allowed size\"}"
+
+/* The fence of these tests: widget w1 is on shard 5 (FNV-1a of "w1" is 273102853). */
+#define FENCE_CHECK                                                                                          \
+    "{\"ConditionCheck\":{\"TableName\":\"lease\",\"Key\":{\"key\":{\"S\":\"widgetd#fence-5\"}},"            \
+    "\"ConditionExpression\":\"leadership = :n\",\"ExpressionAttributeValues\":{\":n\":{\"N\":\"7\"}}}}"
+
+struct ddb_fx {
+    struct wd_credentials_provider *creds;
+    struct fx_server *server;
+    struct wd_endpoint endpoint;
+    struct wd_http *http;
+    struct wd_aws *aws;
+    struct wd_fence fence;
+};
+
+static double no_wait(void *ctx)
+{
+    (void)ctx;
+    return 0.0;
+}
+
+static void ddb_start(struct ddb_fx *f, const struct fx_step *steps, size_t n)
+{
+    struct wd_error err = {0};
+    setenv("AWS_ACCESS_KEY_ID", "AKIDSTOREDDBTEST0001", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "storeDdbTestSecretKeyEXAMPLEKEY", 1);
+    unsetenv("AWS_SESSION_TOKEN");
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    setenv("no_proxy", "127.0.0.1", 1);
+    *f = (struct ddb_fx){
+        .fence = {.table = "lease", .lease_key = "widgetd", .leadership = 7, .ddb_conditions = true}};
+    f->creds = wd_credentials_provider_new(NULL, &err);
+    assert_non_null(f->creds);
+    f->server = fx_start(steps, n);
+    assert_int_equal(wd_endpoint_parse(fx_url(f->server), &f->endpoint, &err), 0);
+    struct wd_http_options ho = {.connect_timeout_ms = 1000, .timeout_ms = 2000, .no_proxy = true};
+    f->http = wd_http_new(&ho, &err);
+    assert_non_null(f->http);
+    struct wd_retry_policy p = wd_retry_policy_default();
+    p.rand01 = no_wait;
+    f->aws = wd_aws_new("us-east-1", f->creds, &p, &err);
+    assert_non_null(f->aws);
+}
+
+static void ddb_stop(struct ddb_fx *f)
+{
+    wd_aws_free(f->aws);
+    wd_http_free(f->http);
+    wd_endpoint_clear(&f->endpoint);
+    fx_free(f->server);
+    wd_credentials_provider_free(f->creds);
+}
+
+/* Applies request with fence (NULL: none) to table "widgets". */
+static int ddb_apply(struct ddb_fx *f, const struct wd_fence *fence, const char *request,
+                     struct wd_apply_result *res, struct wd_error *err)
+{
+    struct wd_request *req = parse(request);
+    struct wd_store store = {
+        .ops = &wd_store_ddb_ops, .name = "widgets", .ddb = &f->endpoint, .fence = fence};
+    int rc = store.ops->apply(&store, f->aws, f->http, req, res, err);
+    wd_request_free(req);
+    return rc;
+}
+
+/* The i-th request was DynamoDB_20120810.<op> with exactly this body. */
+static void expect_call(struct ddb_fx *f, size_t i, const char *op, const char *body)
+{
+    const struct fx_request *r = fx_request(f->server, i);
+    char target[128], want[128];
+    assert_non_null(r);
+    snprintf(want, sizeof(want), "DynamoDB_20120810.%s", op);
+    assert_string_equal(r->method, "POST");
+    assert_non_null(fx_header(r, "X-Amz-Target", target, sizeof(target)));
+    assert_string_equal(target, want);
+    assert_string_equal(r->body, body);
+}
+
+#define PUT_W1                                                                                               \
+    "{\"TableName\":\"widgets\",\"Item\":{\"id\":{\"S\":\"w1\"},\"owner\":{\"S\":\"Mary "                    \
+    "Matthews\"},\"label\":{\"S\":\"L\"}}}"
+#define UPDATE_W1                                                                                            \
+    "{\"TableName\":\"widgets\",\"Key\":{\"id\":{\"S\":\"w1\"}},\"UpdateExpression\":\"SET #n0 = :v0\","     \
+    "\"ConditionExpression\":\"attribute_exists(#id)\",\"ExpressionAttributeNames\":{\"#id\":\"id\",\"#"     \
+    "n0\":"                                                                                                  \
+    "\"label\"},\"ExpressionAttributeValues\":{\":v0\":{\"S\":\"L\"}}}"
+#define DELETE_W1                                                                                            \
+    "{\"TableName\":\"widgets\",\"Key\":{\"id\":{\"S\":\"w1\"}},\"ConditionExpression\":\"attribute_exists(" \
+    "#id)\","                                                                                                \
+    "\"ExpressionAttributeNames\":{\"#id\":\"id\"}}"
+
+static void test_fence_shard(void **state)
+{
+    (void)state;
+    /* FNV-1a 32 test vectors ("" 0x811c9dc5, "a" 0xe40c292c, "foobar" 0xbf9cf968), modulo 32 */
+    assert_int_equal(wd_store_ddb_fence_shard(""), 0x811c9dc5u % 32);
+    assert_int_equal(wd_store_ddb_fence_shard("a"), 0xe40c292cu % 32);
+    assert_int_equal(wd_store_ddb_fence_shard("foobar"), 0xbf9cf968u % 32);
+    assert_int_equal(wd_store_ddb_fence_shard("w1"), 5);
+    assert_int_equal(wd_store_ddb_fence_shard("w2"), 12);
+    /* bytes, not characters: U+00FC is two bytes */
+    assert_int_equal(wd_store_ddb_fence_shard("widget-\xc3\xbc"), 260552807u % 32);
+}
+
+/* Without a fence, and with the test-only switch off, the calls are exactly the unfenced ones. */
+static void test_apply_unfenced_calls(void **state)
+{
+    (void)state;
+    for (int with_switch_off = 0; with_switch_off < 2; with_switch_off++) {
+        const struct fx_step steps[] = {
+            {"POST", "/", 200, "{}", 0},
+            {"POST", "/", 200, "{}", 0},
+            {"POST", "/", 200, "{\"Attributes\":{\"id\":{\"S\":\"w1\"}}}", 0},
+            {"POST", "/", 200, "{}", 0},
+        };
+        struct ddb_fx f;
+        struct wd_apply_result res;
+        struct wd_error err = {0};
+        ddb_start(&f, steps, 4);
+        f.fence.ddb_conditions = false;
+        const struct wd_fence *fence = with_switch_off ? &f.fence : NULL;
+        assert_int_equal(ddb_apply(&f, fence, REQ("create", ",\"label\":\"L\""), &res, &err), 0);
+        assert_int_equal(ddb_apply(&f, fence, REQ("update", ",\"label\":\"L\""), &res, &err), 0);
+        assert_false(res.not_found);
+        assert_int_equal(ddb_apply(&f, fence, REQ("delete", ""), &res, &err), 0);
+        assert_false(res.not_found);
+        assert_int_equal(ddb_apply(&f, fence, REQ("delete", ""), &res, &err), 0);
+        assert_true(res.not_found); /* ALL_OLD without Attributes */
+        assert_int_equal(fx_count(f.server), 4);
+        expect_call(&f, 0, "PutItem", PUT_W1);
+        expect_call(&f, 1, "UpdateItem", UPDATE_W1);
+        expect_call(
+            &f, 2, "DeleteItem",
+            "{\"TableName\":\"widgets\",\"Key\":{\"id\":{\"S\":\"w1\"}},\"ReturnValues\":\"ALL_OLD\"}");
+        assert_true(fx_all_expected(f.server));
+        ddb_stop(&f);
+    }
+}
+
+static void test_apply_fenced_bodies(void **state)
+{
+    (void)state;
+    const struct fx_step steps[] = {
+        {"POST", "/", 200, "{}", 0},
+        {"POST", "/", 200, "{}", 0},
+        {"POST", "/", 200, "{}", 0},
+    };
+    struct ddb_fx f;
+    struct wd_apply_result res;
+    struct wd_error err = {0};
+    ddb_start(&f, steps, 3);
+    assert_int_equal(ddb_apply(&f, &f.fence, REQ("create", ",\"label\":\"L\""), &res, &err), 0);
+    f.fence.leadership = 8; /* read at each call */
+    assert_int_equal(ddb_apply(&f, &f.fence, REQ("update", ",\"label\":\"L\""), &res, &err), 0);
+    assert_false(res.not_found);
+    f.fence.leadership = 7;
+    assert_int_equal(ddb_apply(&f, &f.fence, REQ("delete", ""), &res, &err), 0);
+    assert_false(res.not_found);
+    expect_call(&f, 0, "TransactWriteItems", "{\"TransactItems\":[" FENCE_CHECK ",{\"Put\":" PUT_W1 "}]}");
+    expect_call(
+        &f, 1, "TransactWriteItems",
+        "{\"TransactItems\":[{\"ConditionCheck\":{\"TableName\":\"lease\",\"Key\":{\"key\":{\"S\":"
+        "\"widgetd#fence-5\"}},\"ConditionExpression\":\"leadership = :n\",\"ExpressionAttributeValues\":"
+        "{\":n\":{\"N\":\"8\"}}}},{\"Update\":" UPDATE_W1 "}]}");
+    expect_call(&f, 2, "TransactWriteItems",
+                "{\"TransactItems\":[" FENCE_CHECK ",{\"Delete\":" DELETE_W1 "}]}");
+    assert_int_equal(fx_count(f.server), 3);
+    ddb_stop(&f);
+}
+
+/* Past the 4 KB expression limit: GetItem, then the whole item put behind the fence, only if it exists. */
+static void test_apply_fenced_fallback(void **state)
+{
+    (void)state;
+    char *request = many_attrs(400, "v");
+    const struct fx_step steps[] = {
+        {"POST", "/", 200, "{\"Item\":{\"id\":{\"S\":\"w1\"},\"owner\":{\"S\":\"A\"}}}", 0},
+        {"POST", "/", 200, "{}", 0},
+        {"POST", "/", 200, "{}", 0}, /* the no-op update: only a read */
+    };
+    struct ddb_fx f;
+    struct wd_apply_result res;
+    struct wd_error err = {0};
+    ddb_start(&f, steps, 3);
+    assert_int_equal(ddb_apply(&f, &f.fence, request, &res, &err), 0);
+    assert_false(res.not_found);
+    expect_call(&f, 0, "GetItem",
+                "{\"TableName\":\"widgets\",\"Key\":{\"id\":{\"S\":\"w1\"}},\"ConsistentRead\":true}");
+    json_t *body = json_loads(fx_request(f.server, 1)->body, 0, NULL);
+    json_t *items = json_object_get(body, "TransactItems");
+    assert_int_equal(json_array_size(items), 2);
+    char *check = json_dumps(json_array_get(items, 0), JSON_COMPACT);
+    assert_string_equal(check, FENCE_CHECK);
+    free(check);
+    json_t *put = json_object_get(json_array_get(items, 1), "Put");
+    assert_string_equal(json_string_value(json_object_get(put, "ConditionExpression")),
+                        "attribute_exists(#id)");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(put, "ExpressionAttributeNames"), "#id")), "id");
+    json_t *item = json_object_get(put, "Item");
+    assert_int_equal(json_object_size(item), 402); /* id, owner, a0..a399: nothing of the fence */
+    assert_null(json_object_get(item, "leadership"));
+    json_decref(body);
+
+    assert_int_equal(ddb_apply(&f, &f.fence, REQ("update", ""), &res, &err), 0);
+    assert_true(res.not_found); /* {} : no Item */
+    assert_int_equal(fx_count(f.server), 3);
+    expect_call(&f, 2, "GetItem",
+                "{\"TableName\":\"widgets\",\"Key\":{\"id\":{\"S\":\"w1\"}},\"ConsistentRead\":true}");
+    ddb_stop(&f);
+    free(request);
+}
+
+/* One answer to a fenced write of request: its outcome. */
+static int fenced_answer(const char *request, int status, const char *answer, struct wd_apply_result *res,
+                         struct wd_error *err, size_t *calls)
+{
+    const struct fx_step steps[] = {{"POST", "/", status, answer, 0}, {"POST", "/", 200, "{}", 0}};
+    struct ddb_fx f;
+    ddb_start(&f, steps, 2);
+    *err = (struct wd_error){0};
+    int rc = ddb_apply(&f, &f.fence, request, res, err);
+    *calls = fx_count(f.server);
+    ddb_stop(&f);
+    return rc;
+}
+
+static void test_fenced_outcomes(void **state)
+{
+    (void)state;
+    struct wd_apply_result res;
+    struct wd_error err;
+    size_t calls;
+    static const char *const requests[] = {REQ("create", ""), REQ("update", ",\"label\":\"L\""),
+                                           REQ("delete", "")};
+
+    /* the fence failed: FENCED, never retried, whatever the widget's own reason */
+    static const char *const fenced[] = {
+        CANCELLED("{\"Code\":\"ConditionalCheckFailed\",\"Message\":\"The conditional request failed.\"}",
+                  R_NONE),
+        CANCELLED(R_CCF, R_CCF),
+        CANCELLED(R_CCF, R_TOO_LARGE),
+        /* no CancellationReasons: the list at the end of the message */
+        "{\"__type\":\"com.amazonaws.dynamodb.v20120810#TransactionCanceledException\",\"message\":"
+        "\"Transaction "
+        "cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]\"}",
+    };
+    for (size_t r = 0; r < 3; r++)
+        for (size_t i = 0; i < sizeof(fenced) / sizeof(fenced[0]); i++) {
+            assert_int_equal(fenced_answer(requests[r], 400, fenced[i], &res, &err, &calls), -1);
+            assert_int_equal(err.cls, WD_ERR_FENCED);
+            assert_int_equal(calls, 1);
+            assert_non_null(
+                strstr(err.message, "\"widgetd#fence-5\" in table \"lease\" does not hold leadership 7"));
+            assert_false(wd_store_ddb_ops.rejects_content(&err));
+        }
+
+    /* the widget's condition failed: not found (update and delete) */
+    for (size_t r = 1; r < 3; r++) {
+        assert_int_equal(fenced_answer(requests[r], 400, CANCELLED(R_NONE, R_CCF), &res, &err, &calls), 0);
+        assert_true(res.not_found);
+        assert_int_equal(calls, 1);
+        assert_int_equal(
+            fenced_answer(requests[r], 400,
+                          "{\"__type\":\"com.amazonaws.dynamodb.v20120810#TransactionCanceledException\","
+                          "\"Message\":\"Transaction cancelled, please refer cancellation reasons for "
+                          "specific reasons [None, ConditionalCheckFailed]\"}",
+                          &res, &err, &calls),
+            0);
+        assert_true(res.not_found);
+    }
+    /* a create has no condition of its own: a failure of the widget's item is not "not found" */
+    assert_int_equal(fenced_answer(requests[0], 400, CANCELLED(R_NONE, R_CCF), &res, &err, &calls), -1);
+    assert_int_equal(err.cls, WD_ERR_INTERNAL);
+
+    /* the fence item busy with another transaction (a new leader raising it): the widget is not judged */
+    assert_int_equal(fenced_answer(requests[1], 400, CANCELLED(R_CONFLICT, R_CCF), &res, &err, &calls), -1);
+    assert_int_equal(err.cls, WD_ERR_TRANSIENT);
+    assert_false(res.not_found);
+
+    /* reasons that cannot be read: the failed condition is not guessed */
+    assert_int_equal(
+        fenced_answer(requests[1], 400,
+                      "{\"__type\":\"com.amazonaws.dynamodb.v20120810#TransactionCanceledException\","
+                      "\"CancellationReasons\":[{\"Code\":\"ConditionalCheckFailed\"}],\"Message\":\"x\"}",
+                      &res, &err, &calls),
+        -1);
+    assert_int_equal(err.cls, WD_ERR_INTERNAL);
+    assert_false(res.not_found);
+}
+
+/* TransactionConflict is transient: the call is tried again (DynamoDB Local never sends it). */
+static void test_fenced_conflict_retried(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {CANCELLED(R_NONE, R_CONFLICT), CANCELLED(R_CONFLICT, R_NONE)};
+    for (size_t i = 0; i < 2; i++) {
+        struct wd_apply_result res;
+        struct wd_error err;
+        size_t calls;
+        assert_int_equal(
+            fenced_answer(REQ("update", ",\"label\":\"L\""), 400, answers[i], &res, &err, &calls), 0);
+        assert_false(res.not_found);
+        assert_int_equal(calls, 2);
+    }
+}
+
+/* An item over 400 KB goes to the dead letters, fenced too: in DynamoDB Local's form and in AWS's. */
+static void test_fenced_content_too_large(void **state)
+{
+    (void)state;
+    struct wd_apply_result res;
+    struct wd_error err;
+    size_t calls;
+    assert_int_equal(fenced_answer(REQ("create", ""), 400, TOO_LARGE_LOCAL, &res, &err, &calls), -1);
+    assert_int_equal(err.cls, WD_ERR_CLIENT);
+    assert_true(wd_store_ddb_ops.rejects_content(&err));
+    assert_int_equal(fenced_answer(REQ("update", ",\"label\":\"L\""), 400, CANCELLED(R_NONE, R_TOO_LARGE),
+                                   &res, &err, &calls),
+                     -1);
+    assert_int_equal(err.cls, WD_ERR_CLIENT);
+    assert_int_equal(calls, 1);
+    assert_true(wd_store_ddb_ops.rejects_content(&err));
+    assert_non_null(
+        strstr(err.message, "the widget item: ValidationError: Item size to update has exceeded"));
+    /* another validation error of the item is the deployment's fault, not the content's */
+    assert_int_equal(
+        fenced_answer(REQ("update", ",\"label\":\"L\""), 400,
+                      CANCELLED(R_NONE, "{\"Code\":\"ValidationError\",\"Message\":\"Type mismatch\"}"), &res,
+                      &err, &calls),
+        -1);
+    assert_int_equal(err.cls, WD_ERR_CLIENT);
+    assert_false(wd_store_ddb_ops.rejects_content(&err));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,6 +1038,13 @@ int main(void)
         cmocka_unit_test(test_merge_bad_response),
         cmocka_unit_test(test_key_body),
         cmocka_unit_test(test_oracle_sequence),
+        cmocka_unit_test(test_fence_shard),
+        cmocka_unit_test(test_apply_unfenced_calls),
+        cmocka_unit_test(test_apply_fenced_bodies),
+        cmocka_unit_test(test_apply_fenced_fallback),
+        cmocka_unit_test(test_fenced_outcomes),
+        cmocka_unit_test(test_fenced_conflict_retried),
+        cmocka_unit_test(test_fenced_content_too_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* Unit tests of the S3 store representation of a widget (SPEC section 3): owner slug, key, create and update
- * bodies. */
+ * bodies; and applying requests against a scripted server, with and without the fence of SPEC 9 (the
+ * conditional headers, and what each refusal means). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws.h"
+#include "credentials_chain.h"
+#include "http.h"
 #include "request.h"
+#include "s3.h"
 #include "store_s3.h"
+
+/* CMake builds each tests/unit/test_*.c alone against the core library: the fixture comes along here. */
+#include "fixture_http.c"
 
 /* A request of `type` for widget w1 of Mary Matthews with `extra` members. */
 #define REQ(type, extra)                                                                                     \
@@ -419,6 +427,248 @@ static void test_s3_key(void **state)
     wd_request_free(req);
 }
 
+/* --- applying requests against a scripted S3, with and without the fence --- */
+
+#define OBJ "/store/widgets/mary-matthews/w1"
+#define CREATED_W1 "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\"}"
+#define STORED_W1 "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"old\",\"description\":\"D\"}"
+#define UPDATED_W1 "{\"widgetId\":\"w1\",\"owner\":\"Mary Matthews\",\"label\":\"L\",\"description\":\"D\"}"
+#define S3_ERR(code) "<?xml version=\"1.0\"?><Error><Code>" code "</Code><Message>m</Message></Error>"
+#define ETAG_E1 "ETag: \"e1\"\r\n"
+
+struct s3_fx {
+    struct wd_credentials_provider *creds;
+    struct fx_server *server;
+    struct wd_s3 s3;
+    struct wd_http *http;
+    struct wd_aws *aws;
+    struct wd_fence fence;
+};
+
+static double no_wait(void *ctx)
+{
+    (void)ctx;
+    return 0.0;
+}
+
+/* A server with steps, whose answer i carries the header lines headers[i] (NULL: none). */
+static void s3_start(struct s3_fx *f, const struct fx_step *steps, const char *const *headers, size_t n)
+{
+    struct wd_error err = {0};
+    setenv("AWS_ACCESS_KEY_ID", "AKIDSTORES3TEST00001", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "storeS3TestSecretKeyEXAMPLEKEY", 1);
+    unsetenv("AWS_SESSION_TOKEN");
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    setenv("no_proxy", "127.0.0.1", 1);
+    *f = (struct s3_fx){
+        .fence = {.table = "lease", .lease_key = "widgetd", .leadership = 7, .s3_conditions = true}};
+    f->creds = wd_credentials_provider_new(NULL, &err);
+    assert_non_null(f->creds);
+    struct fx_options opts = {.step_headers = headers, .n_step_headers = headers ? n : 0};
+    f->server = fx_start_with(steps, n, &opts);
+    assert_int_equal(wd_endpoint_parse(fx_url(f->server), &f->s3.endpoint, &err), 0);
+    f->s3.path_style = true;
+    struct wd_http_options ho = {.connect_timeout_ms = 1000, .timeout_ms = 2000, .no_proxy = true};
+    f->http = wd_http_new(&ho, &err);
+    assert_non_null(f->http);
+    struct wd_retry_policy p = wd_retry_policy_default();
+    p.rand01 = no_wait;
+    f->aws = wd_aws_new("us-east-1", f->creds, &p, &err);
+    assert_non_null(f->aws);
+}
+
+static void s3_stop(struct s3_fx *f)
+{
+    wd_aws_free(f->aws);
+    wd_http_free(f->http);
+    wd_endpoint_clear(&f->s3.endpoint);
+    fx_free(f->server);
+    wd_credentials_provider_free(f->creds);
+}
+
+static int s3_apply(struct s3_fx *f, const struct wd_fence *fence, const char *request,
+                    struct wd_apply_result *res, struct wd_error *err)
+{
+    struct wd_request *req = parse(request);
+    struct wd_store store = {.ops = &wd_store_s3_ops, .name = "store", .s3 = &f->s3, .fence = fence};
+    *err = (struct wd_error){0};
+    int rc = store.ops->apply(&store, f->aws, f->http, req, res, err);
+    wd_request_free(req);
+    return rc;
+}
+
+/* Request i: method on OBJ, with these condition headers (NULL: absent) and body (NULL: not checked). */
+static void expect_s3_call(struct s3_fx *f, size_t i, const char *method, const char *if_match,
+                           const char *if_none_match, const char *body)
+{
+    const struct fx_request *r = fx_request(f->server, i);
+    char v[128];
+    assert_non_null(r);
+    assert_string_equal(r->method, method);
+    assert_string_equal(r->path, OBJ);
+    const char *im = fx_header(r, "If-Match", v, sizeof(v));
+    if (if_match == NULL)
+        assert_null(im);
+    else
+        assert_string_equal(im, if_match);
+    const char *inm = fx_header(r, "If-None-Match", v, sizeof(v));
+    if (if_none_match == NULL)
+        assert_null(inm);
+    else
+        assert_string_equal(inm, if_none_match);
+    if (body != NULL)
+        assert_string_equal(r->body, body);
+}
+
+/* Without a fence, and with the test-only switch off, the calls are exactly the unconditional ones. */
+static void test_apply_unfenced_calls(void **state)
+{
+    (void)state;
+    for (int with_switch_off = 0; with_switch_off < 2; with_switch_off++) {
+        const struct fx_step steps[] = {
+            {"PUT", OBJ, 200, NULL, 0},  {"GET", OBJ, 200, STORED_W1, 0}, {"PUT", OBJ, 200, NULL, 0},
+            {"HEAD", OBJ, 200, NULL, 0}, {"DELETE", OBJ, 204, NULL, 0},
+        };
+        const char *const headers[] = {NULL, ETAG_E1, NULL, ETAG_E1, NULL};
+        struct s3_fx f;
+        struct wd_apply_result res;
+        struct wd_error err;
+        s3_start(&f, steps, headers, 5);
+        f.fence.s3_conditions = false;
+        const struct wd_fence *fence = with_switch_off ? &f.fence : NULL;
+        assert_int_equal(s3_apply(&f, fence, REQ("create", ",\"label\":\"L\""), &res, &err), 0);
+        assert_int_equal(s3_apply(&f, fence, REQ("update", ",\"label\":\"L\""), &res, &err), 0);
+        assert_int_equal(s3_apply(&f, fence, REQ("delete", ""), &res, &err), 0);
+        assert_false(res.not_found);
+        assert_int_equal(fx_count(f.server), 5);
+        assert_true(fx_all_expected(f.server));
+        expect_s3_call(&f, 0, "PUT", NULL, NULL, CREATED_W1);
+        expect_s3_call(&f, 1, "GET", NULL, NULL, NULL);
+        expect_s3_call(&f, 2, "PUT", NULL, NULL, UPDATED_W1);
+        expect_s3_call(&f, 3, "HEAD", NULL, NULL, NULL);
+        expect_s3_call(&f, 4, "DELETE", NULL, NULL, NULL);
+        s3_stop(&f);
+    }
+}
+
+/* Fenced: every write names the object as it was read, by its ETag (sent bare), or as absent. */
+static void test_apply_fenced_headers(void **state)
+{
+    (void)state;
+    const struct fx_step steps[] = {
+        {"HEAD", OBJ, 200, NULL, 0},
+        {"PUT", OBJ, 200, NULL, 0}, /* create over an existing widget */
+        {"HEAD", OBJ, 404, NULL, 0},
+        {"PUT", OBJ, 200, NULL, 0}, /* create of a new one */
+        {"GET", OBJ, 200, STORED_W1, 0},
+        {"PUT", OBJ, 200, NULL, 0}, /* update */
+        {"HEAD", OBJ, 200, NULL, 0},
+        {"DELETE", OBJ, 204, NULL, 0},             /* delete */
+        {"GET", OBJ, 404, S3_ERR("NoSuchKey"), 0}, /* update of nothing */
+        {"HEAD", OBJ, 404, NULL, 0},               /* delete of nothing */
+    };
+    const char *const headers[] = {ETAG_E1, NULL,           NULL, NULL, "ETag: \"e2\"\r\n",
+                                   NULL,    "ETag: e3\r\n", NULL, NULL, NULL};
+    struct s3_fx f;
+    struct wd_apply_result res;
+    struct wd_error err;
+    s3_start(&f, steps, headers, 10);
+    assert_int_equal(s3_apply(&f, &f.fence, REQ("create", ",\"label\":\"L\""), &res, &err), 0);
+    assert_int_equal(s3_apply(&f, &f.fence, REQ("create", ",\"label\":\"L\""), &res, &err), 0);
+    assert_int_equal(s3_apply(&f, &f.fence, REQ("update", ",\"label\":\"L\""), &res, &err), 0);
+    assert_false(res.not_found);
+    assert_int_equal(s3_apply(&f, &f.fence, REQ("delete", ""), &res, &err), 0);
+    assert_false(res.not_found);
+    assert_int_equal(s3_apply(&f, &f.fence, REQ("update", ",\"label\":\"L\""), &res, &err), 0);
+    assert_true(res.not_found);
+    assert_int_equal(s3_apply(&f, &f.fence, REQ("delete", ""), &res, &err), 0);
+    assert_true(res.not_found);
+    assert_int_equal(fx_count(f.server), 10);
+    assert_true(fx_all_expected(f.server));
+    expect_s3_call(&f, 1, "PUT", "e1", NULL, CREATED_W1);
+    expect_s3_call(&f, 3, "PUT", NULL, "*", CREATED_W1);
+    expect_s3_call(&f, 5, "PUT", "e2", NULL, UPDATED_W1);
+    expect_s3_call(&f, 7, "DELETE", "e3", NULL, NULL);
+    for (size_t i = 0; i < 10; i += 2)
+        expect_s3_call(&f, i, i == 4 || i == 8 ? "GET" : "HEAD", NULL, NULL,
+                       NULL); /* reads are unconditional */
+    s3_stop(&f);
+}
+
+/* One fenced request: a read answered with an ETag, then its write answered status/body. */
+static int fenced_write_answer(const char *request, int status, const char *body, struct wd_apply_result *res,
+                               struct wd_error *err, size_t *calls)
+{
+    bool update = strstr(request, "\"update\"") != NULL, delete = strstr(request, "\"delete\"") != NULL;
+    const struct fx_step steps[] = {
+        {update ? "GET" : "HEAD", OBJ, 200, update ? STORED_W1 : NULL, 0},
+        {delete ? "DELETE" : "PUT", OBJ, status, body, 0},
+        {delete ? "DELETE" : "PUT", OBJ, 200, NULL, 0}, /* a retry would get this */
+    };
+    const char *const headers[] = {ETAG_E1, NULL, NULL};
+    struct s3_fx f;
+    s3_start(&f, steps, headers, 3);
+    int rc = s3_apply(&f, &f.fence, request, res, err);
+    *calls = fx_count(f.server);
+    s3_stop(&f);
+    return rc;
+}
+
+static void test_fenced_outcomes(void **state)
+{
+    (void)state;
+    static const char *const requests[] = {REQ("create", ",\"label\":\"L\""),
+                                           REQ("update", ",\"label\":\"L\""), REQ("delete", "")};
+    static const struct {
+        int status;
+        const char *body;
+    } refusals[] = {
+        {412, S3_ERR("PreconditionFailed")},
+        {409, S3_ERR("ConditionalRequestConflict")},
+        {404, S3_ERR("NoSuchKey")}, /* deleted since it was read */
+    };
+    struct wd_apply_result res;
+    struct wd_error err;
+    size_t calls;
+    for (size_t r = 0; r < 3; r++)
+        for (size_t i = 0; i < 3; i++) {
+            assert_int_equal(
+                fenced_write_answer(requests[r], refusals[i].status, refusals[i].body, &res, &err, &calls),
+                -1);
+            assert_int_equal(err.cls, WD_ERR_FENCED);
+            assert_int_equal(calls, 2); /* never retried */
+            assert_false(res.not_found);
+            assert_non_null(strstr(err.message,
+                                   "object \"widgets/mary-matthews/w1\" changed since this instance "
+                                   "read it (another leader wrote it)"));
+            assert_false(wd_store_s3_ops.rejects_content(&err));
+        }
+    /* other failures keep their class: an object too large still goes to the dead letters */
+    assert_int_equal(fenced_write_answer(requests[0], 400, S3_ERR("EntityTooLarge"), &res, &err, &calls), -1);
+    assert_int_equal(err.cls, WD_ERR_CLIENT);
+    assert_true(wd_store_s3_ops.rejects_content(&err));
+    assert_int_equal(fenced_write_answer(requests[1], 503, S3_ERR("SlowDown"), &res, &err, &calls), 0);
+    assert_int_equal(calls, 3); /* throttled, retried, then written */
+}
+
+/* A read without an ETag gives nothing to make the write conditional on: nothing is written. */
+static void test_fenced_without_etag(void **state)
+{
+    (void)state;
+    const struct fx_step steps[] = {{"HEAD", OBJ, 200, NULL, 0}, {"GET", OBJ, 200, STORED_W1, 0}};
+    struct s3_fx f;
+    struct wd_apply_result res;
+    struct wd_error err;
+    s3_start(&f, steps, NULL, 2);
+    assert_int_equal(s3_apply(&f, &f.fence, REQ("delete", ""), &res, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_INTERNAL);
+    assert_int_equal(s3_apply(&f, &f.fence, REQ("update", ",\"label\":\"L\""), &res, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_INTERNAL);
+    assert_non_null(strstr(err.message, "no usable ETag"));
+    assert_int_equal(fx_count(f.server), 2);
+    s3_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +694,10 @@ int main(void)
         cmocka_unit_test(test_update_tolerates_stored_field_order_and_nulls),
         cmocka_unit_test(test_update_stored_not_a_widget),
         cmocka_unit_test(test_oracle_sequence),
+        cmocka_unit_test(test_apply_unfenced_calls),
+        cmocka_unit_test(test_apply_fenced_headers),
+        cmocka_unit_test(test_fenced_outcomes),
+        cmocka_unit_test(test_fenced_without_etag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
