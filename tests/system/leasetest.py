@@ -38,6 +38,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import condproxy  # noqa: E402
 import faultproxy as fx  # noqa: E402
 import wdtest  # noqa: E402
 from notify_socket import NotifySocket  # noqa: E402
@@ -55,7 +56,7 @@ STANDBY_RE = re.compile(r"lease: standby behind '([^']*)' \(leadership (\d+)\)")
 LOST_RE = re.compile(r"lease: lost the lease \(leadership (\d+)\): (.*); standing by")
 RELEASED_RE = re.compile(r"lease: released the lease \(leadership (\d+)\)")
 ROLE_RE = re.compile("|".join(r.pattern for r in (LEADER_RE, STANDBY_RE)))
-EXIT_RE = re.compile(r"exiting: .*?; calls: (.*?)(?:; lease calls: (.*?))?\s*$")
+EXIT_RE = re.compile(r"exiting: [^;]*; calls: ([^;]*)(?:; lease calls: ([^;]*))?")
 APPLIED_RE = wdtest.INFO_RE
 
 S3_WRITES = ("PUT", "POST", "DELETE")
@@ -528,7 +529,10 @@ class Cluster:
     """A requests bucket (+ prefix), a store and a lease table shared by the instances spawned on them."""
 
     def __init__(self, h, tag, store, lease_table=None, prefix=None, lease_opts=None, daemon_opts=None,
-                 bucket=None, store_name=None, lease=True, s3_upstream=None):
+                 bucket=None, store_name=None, lease=True, s3_upstream=None, cond=None):
+        """cond: put a condproxy.CondProxy in front of the S3 server, which then enforces S3's conditional
+        writes (If-Match, If-None-Match) as AWS does; default: for an S3 store on s3rver, which ignores them
+        (a fenced S3 store is only fenced where the server checks its conditions)."""
         self.h, self.tag, self.store = h, tag, store
         self.bucket = bucket or h.create_bucket(tag + "-req")
         self.store_name = store_name or h.create_store(store, tag)
@@ -536,6 +540,11 @@ class Cluster:
         self.prefix = prefix
         self.lease_opts, self.daemon_opts = lease_opts, daemon_opts
         self.s3_upstream = s3_upstream or h.s3_endpoint()
+        if cond is None:
+            cond = store == "s3" and self.s3_upstream == h.env["WD_S3_ENDPOINT"]
+        self.condproxy = condproxy.CondProxy(self.s3_upstream, name="cond-" + tag).start() if cond else None
+        if self.condproxy:
+            self.s3_upstream = self.condproxy.endpoint
         self.instances = []
         self.requests = {}
 
@@ -571,9 +580,10 @@ class Cluster:
         for i in instances:
             i.open_gate()
 
-    def load(self, requests, threads=32):
+    def load(self, requests, threads=32, verify=True):
+        """Puts requests into the bucket (verify: check the listing after; not while an instance takes them)."""
         self.requests.update(requests)
-        self.h.load(self.bucket, requests, threads=threads)
+        self.h.load(self.bucket, requests, threads=threads, verify=verify)
 
     def intake_left(self):
         return [k for k in self.h.list_keys(self.bucket, self.prefix or "") if not k.startswith(wdtest.DEAD_PREFIX)]
@@ -604,6 +614,8 @@ class Cluster:
     def close(self):
         for i in self.instances:
             i.close()
+        if self.condproxy:
+            self.condproxy.stop()
 
     def check_logs(self, h, what=None):
         """Sanitizer reports and <N> prefixes in every instance's log."""
