@@ -35,8 +35,8 @@
 #define CONNECT_MS 400
 #define TIMEOUT_MS 1000 /* curl's total timeout includes the connection */
 #define BOUND_MS TIMEOUT_MS
-#define ROUND_MS 2500 /* a race round: long enough for every loser to see the winner */
-#define SLACK_MS 700  /* scheduling and DynamoDB Local's latency on a loaded machine */
+#define ROUND_MAX_MS 10000 /* a race round ends when every loser knows the winner, or after this long */
+#define SLACK_MS 700       /* scheduling and DynamoDB Local's latency on a loaded machine */
 #define MAX_INSTANCES 16
 #define MAX_EVENTS 64
 
@@ -76,6 +76,7 @@ struct instance {
     struct event events[MAX_EVENTS];
     int n_events;
     unsigned long calls, failed;
+    unsigned long outcomes[4]; /* by enum wd_lease_outcome */
     char last_error[sizeof(((struct wd_error *)0)->message)];
 };
 
@@ -151,6 +152,7 @@ static void *run(void *arg)
             wd_lease_ddb_call(r->aws, in->http, &r->endpoint, &r->fence, in->name, &call, &rec, &err);
         uint64_t answered = mono_ms();
         in->calls++;
+        in->outcomes[outcome]++;
         if (outcome == WD_LEASE_FAILED) {
             in->failed++;
             snprintf(in->last_error, sizeof(in->last_error), "%s", err.message);
@@ -276,10 +278,38 @@ static int wait_leader(struct race *r, int not, uint64_t ms)
 
 static void report_errors(struct race *r)
 {
+    unsigned long o[4] = {0};
+    for (int i = 0; i < r->n; i++)
+        for (int k = 0; k < 4; k++)
+            o[k] += r->inst[i].outcomes[k];
+    printf("# outcomes: %lu ok, %lu condition failed, %lu conflict, %lu failed\n", o[WD_LEASE_OK],
+           o[WD_LEASE_CONDITION_FAILED], o[WD_LEASE_CONFLICT], o[WD_LEASE_FAILED]);
     for (int i = 0; i < r->n; i++)
         if (r->inst[i].failed > 0)
             printf("# %s: %lu of %lu calls failed, last: %s\n", r->inst[i].name, r->inst[i].failed,
                    r->inst[i].calls, r->inst[i].last_error);
+}
+
+/* True when one instance leads and every other one names it as the holder. */
+static bool agreed(struct race *r)
+{
+    int leader = -1;
+    for (int i = 0; i < r->n; i++) {
+        pthread_mutex_lock(&r->inst[i].lock);
+        if (wd_lease_role(r->inst[i].lease) == WD_LEASE_LEADER)
+            leader = leader == -1 ? i : -2;
+        pthread_mutex_unlock(&r->inst[i].lock);
+    }
+    if (leader < 0)
+        return false;
+    bool all = true;
+    for (int i = 0; i < r->n; i++) {
+        pthread_mutex_lock(&r->inst[i].lock);
+        if (i != leader && strcmp(wd_lease_holder(r->inst[i].lease), r->inst[leader].name) != 0)
+            all = false;
+        pthread_mutex_unlock(&r->inst[i].lock);
+    }
+    return all;
 }
 
 static void race(struct race *r, const char *prefix, int n, int rounds)
@@ -291,11 +321,14 @@ static void race(struct race *r, const char *prefix, int n, int rounds)
             failures++;
             return;
         }
-        uint64_t t0 = mono_ms();
-        while (mono_ms() < t0 + ROUND_MS) {
+        /* Until one leads and every other instance names it as the holder, then two renewals more. */
+        uint64_t t0 = mono_ms(), settled = 0;
+        while (mono_ms() < t0 + ROUND_MAX_MS && (settled == 0 || mono_ms() < settled + 2 * RENEW_MS)) {
             int which;
             if (leaders_now(r, &which) > 1)
                 FAIL("round %d: two leaders at once", round);
+            if (settled == 0 && agreed(r))
+                settled = mono_ms();
             sleep_ms(2);
         }
         stop_round(r);
@@ -455,6 +488,11 @@ int main(int argc, char **argv)
         race(&r, argv[4], n, atoi(argv[6]));
     else
         takeover(&r, argv[4], n);
+    struct wd_aws_stats st;
+    wd_aws_stats_get(r.aws, &st);
+    printf("# AWS layer: %lu GetItem, %lu UpdateItem, %lu TransactWriteItems attempts; %lu retries\n",
+           st.calls[WD_OP_DDB_GET_ITEM], st.calls[WD_OP_DDB_UPDATE_ITEM],
+           st.calls[WD_OP_DDB_TRANSACT_WRITE_ITEMS], st.retries);
     wd_aws_free(r.aws);
     wd_endpoint_clear(&r.endpoint);
     wd_credentials_provider_free(creds);
