@@ -12,6 +12,7 @@
 #include "dynamodb.h"
 #include "escape.h"
 #include "json.h"
+#include "lease_ddb_internal.h"
 
 #define KEY_MAX 1024         /* the lease key; DynamoDB allows 2048 bytes, the fence keys add a suffix */
 #define LEADERSHIP_DIGITS 18 /* below 2^63: the machine adds one without overflow */
@@ -193,9 +194,8 @@ static bool leadership_attr(json_t *item, uint64_t *out)
     return true;
 }
 
-/* Parses a GetItem answer into out (untouched on failure). */
-static int parse_item(const struct wd_fence *fence, const char *body, size_t len, struct wd_lease_record *out,
-                      struct wd_error *err)
+int wd_lease_ddb_parse_item(const struct wd_fence *fence, const char *body, size_t len,
+                            struct wd_lease_record *out, struct wd_error *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body != NULL ? body : "", len, 0, &jerr);
@@ -252,7 +252,7 @@ static int read_item(struct wd_aws *aws, struct wd_http *http, const struct wd_e
     int rc = -1;
     if (read_body(fence, &body, err) == 0 &&
         wd_ddb_call(aws, http, ddb, WD_OP_DDB_GET_ITEM, body.data, body.len, &resp, err) == 0)
-        rc = parse_item(fence, resp.body.data, resp.body.len, out, err);
+        rc = wd_lease_ddb_parse_item(fence, resp.body.data, resp.body.len, out, err);
     wd_http_response_clear(&resp);
     wd_buf_free(&body);
     return rc;
