@@ -69,7 +69,8 @@ static void on_event(enum wd_lease_event ev, const struct wd_lease *lease, const
     case WD_LEASE_EV_NONE:
         break;
     }
-    if (r->changed != NULL && ev != WD_LEASE_EV_HOLDER)
+    /* HOLDER too: a standby's STATUS= names the holder as soon as it knows it, not at the next 5 s tick. */
+    if (r->changed != NULL)
         r->changed(ev, r->ctx);
 }
 
