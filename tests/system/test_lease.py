@@ -309,6 +309,9 @@ def case_sigterm(h, store, figures):
 
 # ------------------------------------------------------------------------------------------------ DynamoDB cut off
 
+ANSWERS_RE = re.compile(r"lease: the lease table answers again")
+
+
 def cut_round(h, c, old, new, kind, what):
     """Cuts old's (the leader's) DynamoDB for 2.5 lease durations; checks self-fencing and the takeover; restores."""
     h.check(old.applied() > 0 and (old.role() or ("?",))[0] == "leader",
@@ -342,6 +345,11 @@ def cut_round(h, c, old, new, kind, what):
             "%s: the cut-off leader logs that it lost the lease %s before its lease could expire"
             % (what, "%.2fs" % (valid_until - t_lost) if t_lost else "(never)"),
             "  log:\n%s" % old.tail())
+    # The log tells the truth: while the table is cut off, it never says that the table answers again.
+    false_news = [line for t, m in old.watch.find_all(ANSWERS_RE, since=t_cut) if t < t_restore
+                  for line in [m.string]]
+    h.check(not false_news, "%s: while cut off, the leader's log never says the lease table answers again" % what,
+            "\n".join("  | " + x for x in false_news[:3]) + "\n  log:\n%s" % old.tail(12))
     late = [r for r in old.calls(since=t_cut) if r.t > valid_until - c.call_bound_s + TOL_S]
     after = old.calls(since=t_cut)
     h.check(not late, "%s: no request or store call starts after its last lease write + lease - call bound "
