@@ -5,7 +5,9 @@ oracle says. The start race, hand-over and DynamoDB cut are in test_lease.py.
 Every instance runs behind proxies of its own (leasetest.Instance), so each call it made is on record, with
 the stand-in's answer; the lease is short (3 s, renewed every 0.5 s; calls bounded by 0.5 s connect + 1.5 s).
 A takeover is due within lease + renewal (3.5 s) after the leader's end; the test allows leasetest.MARGIN_S
-more for this loaded 2-core machine.
+more for this loaded 2-core machine. Each kill -9 case runs at the same time as the SIGSTOP case of the other
+store (one keeps its leader busy, the other mostly waits for leases to run out; each on its own buckets, store
+and lease key).
 
   kill9-*      each store (the S3 store on s3rver behind condproxy.py, as all S3 stores here): 2,000 requests
                (one malformed per 100), three instances; the leader is killed with SIGKILL at a random moment
@@ -35,6 +37,8 @@ import os
 import random
 import sys
 import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faultproxy as fx  # noqa: E402
@@ -199,7 +203,7 @@ def case_sigstop(h, store, figures):
             # Calls that reach the proxy after waking: the rest of a request sent before the stop, or a call that
             # curl queued before it and sent after (the gate let it start in time). Shown, not judged: the
             # judged point is that no store write succeeds.
-            after_wake_calls += ["%s %s %s +%.3fs" % (leader.kind(x), x.op, x.status, x.t - t_wake)
+            after_wake_calls += ["%s %s %s +%.3fs" % (leader.kind(x), x.op, x.status or x.error, x.t - t_wake)
                                  for x in leader.calls(since=t_wake)]
             leader, standby, t_lead = standby, leader, t_new
             fx.wait_until(lambda: leader.applied(since=t_lead) > 0, 10, 0.05)
@@ -313,6 +317,42 @@ def case_stale(h, store, fenced, server, figures):
         c.close()
 
 
+class Tagged:
+    """The harness as one of several cases running at once sees it: its checks carry the case's name."""
+
+    def __init__(self, h, tag):
+        self._h, self._tag = h, tag
+
+    def check(self, ok, what, detail=""):
+        return self._h.check(ok, "%s: %s" % (self._tag, what), detail)
+
+    def __getattr__(self, name):
+        return getattr(self._h, name)
+
+
+def together(h, figures, cases):
+    """Runs cases [(name, fn, *args)] at once, in threads, as one harness case."""
+    cases = [c for c in cases if h.selected(c[0])]
+    if not cases:
+        return
+    name = "+".join(c[0] for c in cases)
+    with h.case(name):
+        t0 = time.monotonic()
+
+        def one(case):
+            tag, fn, args = case[0], case[1], case[2:]
+            out = []
+            try:
+                fn(Tagged(h, tag), *args, out)
+            except Exception:
+                h.check(False, "%s: unexpected exception" % tag, traceback.format_exc())
+            return ["%s [%.0fs]" % (f, time.monotonic() - t0) for f in out]
+        with ThreadPoolExecutor(max_workers=len(cases)) as ex:
+            for out in ex.map(one, cases):
+                figures.extend(out)
+        print("# %s cost %.1fs" % (name, time.monotonic() - t0), flush=True)
+
+
 def main():
     h = wdtest.Harness(__doc__, rgw=True, extra_args=lambda p: (
         p.add_argument("--count-kill", type=int, default=2000),
@@ -337,10 +377,10 @@ def main():
         for fenced in (True, False):
             run("stale-%s-%s" % (store, "fenced" if fenced else "unfenced"), case_stale, store, fenced, "s3rver")
     run("stale-rgw-fenced", case_stale, "s3", True, "rgw")
-    for store in ("s3", "dynamodb"):
-        run("kill9-" + store, case_kill9, store)
-    for store in ("s3", "dynamodb"):
-        run("sigstop-" + store, case_sigstop, store)
+    # A kill -9 case keeps its leader busy; a SIGSTOP case mostly waits for leases to run out: each of the
+    # first runs beside one of the second, on its own buckets, store and lease key.
+    together(h, figures, [("kill9-s3", case_kill9, "s3"), ("sigstop-dynamodb", case_sigstop, "dynamodb")])
+    together(h, figures, [("kill9-dynamodb", case_kill9, "dynamodb"), ("sigstop-s3", case_sigstop, "s3")])
     print("figures:\n" + "\n".join("  " + f for f in figures), flush=True)
     h.finish()
 
