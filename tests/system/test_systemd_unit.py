@@ -102,7 +102,8 @@ def example_keys(path):
     keys, section = [], None
     with open(path, encoding="utf-8") as f:
         for line in f:
-            m = re.match(r"^\[([a-z_]+)\]\s*$", line)
+            # "#[lease]": a section the example leaves off, its keys documented all the same.
+            m = re.match(r"^[#;]?\[([a-z_]+)\]\s*$", line)
             if m:
                 section = m.group(1)
                 continue
