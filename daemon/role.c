@@ -36,7 +36,8 @@ static void on_event(enum wd_lease_event ev, const struct wd_lease *lease, const
         r->failing = true;
         return;
     }
-    if (r->failing) {
+    /* A LOST may come from the failure itself (no renewal in time): that is no answer from the table. */
+    if (r->failing && ev != WD_LEASE_EV_LOST) {
         wd_log(LOG_NOTICE, "lease: the lease table answers again");
         r->failing = false;
     }
