@@ -36,6 +36,8 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import condproxy  # noqa: E402
@@ -692,6 +694,42 @@ class Producer(threading.Thread):
     def stop(self):
         self._stop_ev.set()
         self.join()
+
+
+class Tagged:
+    """The harness as one of several cases running at once sees it: its checks carry the case's name."""
+
+    def __init__(self, h, tag):
+        self._h, self._tag = h, tag
+
+    def check(self, ok, what, detail=""):
+        return self._h.check(ok, "%s: %s" % (self._tag, what), detail)
+
+    def __getattr__(self, name):
+        return getattr(self._h, name)
+
+
+def together(h, figures, cases):
+    """Runs cases [(name, fn, *args)] at once, in threads, as one harness case."""
+    cases = [c for c in cases if h.selected(c[0])]
+    if not cases:
+        return
+    name = "+".join(c[0] for c in cases)
+    with h.case(name):
+        t0 = time.monotonic()
+
+        def one(case):
+            tag, fn, args = case[0], case[1], case[2:]
+            out = []
+            try:
+                fn(Tagged(h, tag), *args, out)
+            except Exception:
+                h.check(False, "%s: unexpected exception" % tag, traceback.format_exc())
+            return ["%s [%.0fs]" % (f, time.monotonic() - t0) for f in out]
+        with ThreadPoolExecutor(max_workers=len(cases)) as ex:
+            for out in ex.map(one, cases):
+                figures.extend(out)
+        print("# %s cost %.1fs" % (name, time.monotonic() - t0), flush=True)
 
 
 def request(kind, wid, owner, rid, **fields):

@@ -13,13 +13,14 @@ timestamped as the test reads it.
                   change; STATUS= says the role; the standbys' proxies saw no S3 call at all and no DynamoDB
                   call that names anything but the lease table, and their exit lines say "calls: none" and
                   count lease calls; stopped standbys first, every exit 0; the lease item then names the
-                  leader, released; judged by the oracle.
+                  leader, released; judged by the oracle. Two rounds at a time, each on its own lease key.
   race8           50 rounds against DynamoDB Local: eight instances released at the same moment on a fresh
                   lease key (a fresh requests prefix): one winner, the seven others standby behind it, the
-                  lease item names it; nobody else becomes leader in the 1 s after. Two rounds at a time.
+                  lease item names it; nobody else becomes leader in the 1 s after. Three rounds at a time.
   sigterm-*       each store: SIGTERM of a working leader: it drains, logs that it released the lease, exits
                   0; the standby logs "handed over by" it within 5 s of the SIGTERM; the old leader's last
                   request or store call is answered before the new one's first starts; judged by the oracle.
+                  The two stores' cases run at the same time.
   ddb-cut         S3 store, requests arriving at 40/s: the leader's DynamoDB traffic blackholed (round 1:
                   requests read and never answered) or refused (round 2: connections reset) for 2.5 lease
                   durations. The cut-off leader logs that it lost the lease before the lease can have
@@ -92,78 +93,87 @@ def standby_problems(inst, leader_name):
 
 # ------------------------------------------------------------------------------------------------ start race
 
+def start_round(h, r, lease_table, pr):
+    """One round of the start race (3 instances released at once on a fresh lease key). Returns the
+    winner's letter or None."""
+    leader = None
+    store = ("s3", "dynamodb")[r % 2]
+    c = lt.Cluster(h, "sr%02d" % r, store, lease_table=lease_table)
+    try:
+        requests = fx.mixed_requests(h.shared_dir, 30, SEED + r, bad_every=15)
+        c.load(requests)
+        insts = [c.spawn("sr%02d-%s" % (r, x), gate=True) for x in "abc"]
+        c.open_gates(insts)
+        waited = {i.name: i.wait_role(20) for i in insts}
+        roles = {k: v[1] for k, v in waited.items()}
+        tag = "round %d (%s)" % (r, store)
+        if not all(roles.values()):
+            pr["roles"].append("%s: no role logged by %s; %s" % (
+                tag, [n for n, v in roles.items() if not v],
+                "; ".join("%s exit %s:\n%s" % (i.name, i.proc.poll(), i.tail(4))
+                          for i in insts if not roles[i.name])))
+        leaders = [n for n, v in roles.items() if v and v[0] == "leader"]
+        if len(leaders) != 1:
+            pr["one"].append("%s: %d leaders %s; roles %s" % (tag, len(leaders), leaders, roles))
+        leader = leaders[0] if len(leaders) == 1 else None
+        if leader and roles[leader][1:3] != (1, "free"):
+            pr["one"].append("%s: leader %s: want leadership 1, the lease was free; got %s" % (tag, leader,
+                                                                                           roles[leader]))
+        for n, v in roles.items():
+            if leader and n != leader and v and (v[0] != "standby" or v[2] != leader or v[1] != 1):
+                pr["standby"].append("%s: %s: want standby behind '%s' (leadership 1), got %s"
+                                     % (tag, n, leader, v))
+        drained = c.wait_drained(60)
+        if not drained:
+            pr["oracle"].append("%s: not drained within 60 s" % tag)
+        time.sleep(2 * c.renew_s)
+        for i in insts:
+            lines = i.leader_lines()
+            if (i.name == leader and len(lines) != 1) or (i.name != leader and lines):
+                pr["changes"].append("%s: %s logged %d 'now the leader' lines: %s"
+                                     % (tag, i.name, len(lines), lines))
+            want = "leader since " if i.name == leader else "standby behind '%s'" % leader
+            lag = status_lag(i, want, waited[i.name][0]) if leader and waited[i.name][0] else None
+            if leader and (lag is None or lag > 1.0):
+                pr["status"].append("%s: %s: %s STATUS= beginning %r within 1 s of its role line; got %s"
+                                    % (tag, i.name, "no" if lag is None else "%.2fs late:" % lag, want,
+                                       status_of(i)[-2:]))
+        rcs = c.stop_all()
+        if any(rc != 0 for rc in rcs.values()):
+            pr["exit"].append("%s: exit codes %s" % (tag, rcs))
+        for i in insts:
+            if leader and i.name != leader:
+                pr["standby"].extend("%s: %s" % (tag, p) for p in standby_problems(i, leader))
+            elif leader:
+                ex = i.exit_counts()
+                if not ex or ex["calls_none"] or not ex["calls"]:
+                    pr["exit"].append("%s: leader %s: exit line without its calls: %s" % (tag, i.name,
+                                                                                       ex and ex["line"]))
+        item = c.lease_item()
+        if leader and (not item or item.get("owner") != leader or item.get("leadership") != 1
+                       or item.get("released") is not True):
+            pr["item"].append("%s: lease item %s = %s (want owner %s, leadership 1, released true)"
+                              % (tag, c.key, item, leader))
+        if not all(fx.log_problems(i.log()) == ([], []) for i in insts):
+            pr["logs"].append("%s: %s" % (tag, [(i.name, fx.log_problems(i.log())) for i in insts
+                                                if fx.log_problems(i.log()) != ([], [])][:2]))
+        pr["oracle"].extend("%s: %s" % (tag, p) for p in c.judge_problems())
+    finally:
+        c.close()
+    return leader[-1] if leader else None
+
+
 def case_start_race(h, figures):
     lease_table = lt.create_lease_table(h)
     rounds = h.args.rounds_start
     pr = {k: [] for k in ("roles", "one", "standby", "status", "changes", "exit", "item", "oracle", "logs")}
     t_case = time.monotonic()
     leaders_seen = {}
-    for r in range(rounds):
-        store = ("s3", "dynamodb")[r % 2]
-        c = lt.Cluster(h, "sr%02d" % r, store, lease_table=lease_table)
-        try:
-            requests = fx.mixed_requests(h.shared_dir, 30, SEED + r, bad_every=15)
-            c.load(requests)
-            insts = [c.spawn("sr%02d-%s" % (r, x), gate=True) for x in "abc"]
-            c.open_gates(insts)
-            waited = {i.name: i.wait_role(20) for i in insts}
-            roles = {k: v[1] for k, v in waited.items()}
-            tag = "round %d (%s)" % (r, store)
-            if not all(roles.values()):
-                pr["roles"].append("%s: no role logged by %s; %s" % (
-                    tag, [n for n, v in roles.items() if not v],
-                    "; ".join("%s exit %s:\n%s" % (i.name, i.proc.poll(), i.tail(4))
-                              for i in insts if not roles[i.name])))
-            leaders = [n for n, v in roles.items() if v and v[0] == "leader"]
-            if len(leaders) != 1:
-                pr["one"].append("%s: %d leaders %s; roles %s" % (tag, len(leaders), leaders, roles))
-            leader = leaders[0] if len(leaders) == 1 else None
-            if leader:
-                leaders_seen[leader[-1]] = leaders_seen.get(leader[-1], 0) + 1
-            if leader and roles[leader][1:3] != (1, "free"):
-                pr["one"].append("%s: leader %s: want leadership 1, the lease was free; got %s" % (tag, leader,
-                                                                                               roles[leader]))
-            for n, v in roles.items():
-                if leader and n != leader and v and (v[0] != "standby" or v[2] != leader or v[1] != 1):
-                    pr["standby"].append("%s: %s: want standby behind '%s' (leadership 1), got %s"
-                                         % (tag, n, leader, v))
-            drained = c.wait_drained(60)
-            if not drained:
-                pr["oracle"].append("%s: not drained within 60 s" % tag)
-            time.sleep(2 * c.renew_s)
-            for i in insts:
-                lines = i.leader_lines()
-                if (i.name == leader and len(lines) != 1) or (i.name != leader and lines):
-                    pr["changes"].append("%s: %s logged %d 'now the leader' lines: %s"
-                                         % (tag, i.name, len(lines), lines))
-                want = "leader since " if i.name == leader else "standby behind '%s'" % leader
-                lag = status_lag(i, want, waited[i.name][0]) if leader and waited[i.name][0] else None
-                if leader and (lag is None or lag > 1.0):
-                    pr["status"].append("%s: %s: %s STATUS= beginning %r within 1 s of its role line; got %s"
-                                        % (tag, i.name, "no" if lag is None else "%.2fs late:" % lag, want,
-                                           status_of(i)[-2:]))
-            rcs = c.stop_all()
-            if any(rc != 0 for rc in rcs.values()):
-                pr["exit"].append("%s: exit codes %s" % (tag, rcs))
-            for i in insts:
-                if leader and i.name != leader:
-                    pr["standby"].extend("%s: %s" % (tag, p) for p in standby_problems(i, leader))
-                elif leader:
-                    ex = i.exit_counts()
-                    if not ex or ex["calls_none"] or not ex["calls"]:
-                        pr["exit"].append("%s: leader %s: exit line without its calls: %s" % (tag, i.name,
-                                                                                           ex and ex["line"]))
-            item = c.lease_item()
-            if leader and (not item or item.get("owner") != leader or item.get("leadership") != 1
-                           or item.get("released") is not True):
-                pr["item"].append("%s: lease item %s = %s (want owner %s, leadership 1, released true)"
-                                  % (tag, c.key, item, leader))
-            if not all(fx.log_problems(i.log()) == ([], []) for i in insts):
-                pr["logs"].append("%s: %s" % (tag, [(i.name, fx.log_problems(i.log())) for i in insts
-                                                    if fx.log_problems(i.log()) != ([], [])][:2]))
-            pr["oracle"].extend("%s: %s" % (tag, p) for p in c.judge_problems())
-        finally:
-            c.close()
+    with ThreadPoolExecutor(max_workers=h.args.start_parallel) as ex:
+        winners = list(ex.map(lambda r: start_round(h, r, lease_table, pr), range(rounds)))
+    for w in winners:
+        if w:
+            leaders_seen[w] = leaders_seen.get(w, 0) + 1
     agg_check(h, pr["roles"], "every instance of %d rounds logged a role" % rounds)
     agg_check(h, pr["one"], "exactly one leader in each of %d rounds (leadership 1, the lease was free)" % rounds)
     agg_check(h, pr["standby"], "the others stand by behind it, make no S3 call, no DynamoDB call beyond the lease "
@@ -174,8 +184,8 @@ def case_start_race(h, figures):
     agg_check(h, pr["item"], "the lease item names the leader, leadership 1, released after its SIGTERM")
     agg_check(h, pr["logs"], "no sanitizer report, every line <N>-prefixed")
     agg_check(h, pr["oracle"], "each round's store equals the oracle, the intake drained, dead letters right")
-    figures.append("start-race: %d rounds of 3 instances, wins by instance %s, %.0fs"
-                   % (rounds, dict(sorted(leaders_seen.items())), time.monotonic() - t_case))
+    figures.append("start-race: %d rounds of 3 instances (%d at a time), wins by instance %s, %.0fs"
+                   % (rounds, h.args.start_parallel, dict(sorted(leaders_seen.items())), time.monotonic() - t_case))
 
 
 # ------------------------------------------------------------------------------------------------ 8-way race
@@ -223,7 +233,7 @@ def case_race8(h, figures):
     rounds, n = h.args.rounds_race, 8
     pr = {k: [] for k in ("roles", "one", "standby", "later", "item")}
     t_case = time.monotonic()
-    # Rounds run two at a time (each on its own lease key): a round is mostly waiting.
+    # Rounds run three at a time (each on its own lease key): a round is mostly waiting.
     with ThreadPoolExecutor(max_workers=h.args.race_parallel) as ex:
         results = list(ex.map(lambda r: race_round(h, r, n, lease_table, bucket, store_name, pr), range(rounds)))
     wins = {}
@@ -448,8 +458,9 @@ def case_nolease(h, figures):
 def main():
     h = wdtest.Harness(__doc__, extra_args=lambda p: (
         p.add_argument("--rounds-start", type=int, default=20),
+        p.add_argument("--start-parallel", type=int, default=2),
         p.add_argument("--rounds-race", type=int, default=50),
-        p.add_argument("--race-parallel", type=int, default=2),
+        p.add_argument("--race-parallel", type=int, default=3),
         p.add_argument("--count-term", type=int, default=600),
         p.add_argument("--count-cut", type=int, default=1200),
         p.add_argument("--cut-rate", type=float, default=40.0),
@@ -470,8 +481,7 @@ def main():
 
     run("start-race", case_start_race)
     run("race8", case_race8)
-    for store in ("s3", "dynamodb"):
-        run("sigterm-" + store, case_sigterm, store)
+    lt.together(h, figures, [("sigterm-s3", case_sigterm, "s3"), ("sigterm-dynamodb", case_sigterm, "dynamodb")])
     run("ddb-cut", case_ddb_cut)
     run("nolease", case_nolease)
     print("figures:\n" + "\n".join("  " + f for f in figures), flush=True)

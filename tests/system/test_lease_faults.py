@@ -5,9 +5,8 @@ oracle says. The start race, hand-over and DynamoDB cut are in test_lease.py.
 Every instance runs behind proxies of its own (leasetest.Instance), so each call it made is on record, with
 the stand-in's answer; the lease is short (3 s, renewed every 0.5 s; calls bounded by 0.5 s connect + 1.5 s).
 A takeover is due within lease + renewal (3.5 s) after the leader's end; the test allows leasetest.MARGIN_S
-more for this loaded 2-core machine. Each kill -9 case runs at the same time as the SIGSTOP case of the other
-store (one keeps its leader busy, the other mostly waits for leases to run out; each on its own buckets, store
-and lease key).
+more for this loaded 2-core machine. The kill -9 and SIGSTOP cases run at the same time, each on its own
+buckets, store and lease key.
 
   kill9-*      each store (the S3 store on s3rver behind condproxy.py, as all S3 stores here): 2,000 requests
                (one malformed per 100), three instances; the leader is killed with SIGKILL at a random moment
@@ -37,8 +36,6 @@ import os
 import random
 import sys
 import time
-import traceback
-from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faultproxy as fx  # noqa: E402
@@ -317,42 +314,6 @@ def case_stale(h, store, fenced, server, figures):
         c.close()
 
 
-class Tagged:
-    """The harness as one of several cases running at once sees it: its checks carry the case's name."""
-
-    def __init__(self, h, tag):
-        self._h, self._tag = h, tag
-
-    def check(self, ok, what, detail=""):
-        return self._h.check(ok, "%s: %s" % (self._tag, what), detail)
-
-    def __getattr__(self, name):
-        return getattr(self._h, name)
-
-
-def together(h, figures, cases):
-    """Runs cases [(name, fn, *args)] at once, in threads, as one harness case."""
-    cases = [c for c in cases if h.selected(c[0])]
-    if not cases:
-        return
-    name = "+".join(c[0] for c in cases)
-    with h.case(name):
-        t0 = time.monotonic()
-
-        def one(case):
-            tag, fn, args = case[0], case[1], case[2:]
-            out = []
-            try:
-                fn(Tagged(h, tag), *args, out)
-            except Exception:
-                h.check(False, "%s: unexpected exception" % tag, traceback.format_exc())
-            return ["%s [%.0fs]" % (f, time.monotonic() - t0) for f in out]
-        with ThreadPoolExecutor(max_workers=len(cases)) as ex:
-            for out in ex.map(one, cases):
-                figures.extend(out)
-        print("# %s cost %.1fs" % (name, time.monotonic() - t0), flush=True)
-
-
 def main():
     h = wdtest.Harness(__doc__, rgw=True, extra_args=lambda p: (
         p.add_argument("--count-kill", type=int, default=2000),
@@ -377,10 +338,10 @@ def main():
         for fenced in (True, False):
             run("stale-%s-%s" % (store, "fenced" if fenced else "unfenced"), case_stale, store, fenced, "s3rver")
     run("stale-rgw-fenced", case_stale, "s3", True, "rgw")
-    # A kill -9 case keeps its leader busy; a SIGSTOP case mostly waits for leases to run out: each of the
-    # first runs beside one of the second, on its own buckets, store and lease key.
-    together(h, figures, [("kill9-s3", case_kill9, "s3"), ("sigstop-dynamodb", case_sigstop, "dynamodb")])
-    together(h, figures, [("kill9-dynamodb", case_kill9, "dynamodb"), ("sigstop-s3", case_sigstop, "s3")])
+    # Each on its own buckets, store and lease key: a kill -9 case keeps its leader busy, a SIGSTOP case mostly
+    # waits for leases to run out.
+    lt.together(h, figures, [("kill9-s3", case_kill9, "s3"), ("sigstop-dynamodb", case_sigstop, "dynamodb"),
+                             ("kill9-dynamodb", case_kill9, "dynamodb"), ("sigstop-s3", case_sigstop, "s3")])
     print("figures:\n" + "\n".join("  " + f for f in figures), flush=True)
     h.finish()
 
