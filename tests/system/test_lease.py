@@ -10,7 +10,7 @@ timestamped as the test reads it.
   start-race      20 rounds, stores alternating: three instances released at the same moment (a gate: each
                   waits on its stdin for one newline) on a fresh lease key with 30 requests. Exactly one
                   leader (leadership 1, "the lease was free"), the others standby behind it; no other role
-                  change; STATUS= says the role; the standbys' proxies saw no S3 call at all and no DynamoDB
+                  change; STATUS= says the role within 1 s of its log line; the standbys' proxies saw no S3 call at all and no DynamoDB
                   call that names anything but the lease table, and their exit lines say "calls: none" and
                   count lease calls; stopped standbys first, every exit 0; the lease item then names the
                   leader, released; judged by the oracle. Two rounds at a time, each on its own lease key.
@@ -24,10 +24,12 @@ timestamped as the test reads it.
   ddb-cut         S3 store, requests arriving at 40/s: the leader's DynamoDB traffic blackholed (round 1:
                   requests read and never answered) or refused (round 2: connections reset) for 2.5 lease
                   durations. The cut-off leader logs that it lost the lease before the lease can have
-                  expired, starts no request or store call after (last lease write it got through) + lease -
-                  call bound, and its last call is answered before the standby's first; the standby takes
-                  over within lease + renewal of that last lease write; when DynamoDB is back the old leader
-                  stands by behind the new one (and is the one cut off in round 2). Judged by the oracle.
+                  expired (and never that the table answers again while it does not), starts no request or
+                  store call after (last lease write it got through) + lease - call bound, and its last call
+                  is answered before the standby's first; the standby takes over within lease + renewal of
+                  that last lease write, and not before the old lease's end; when DynamoDB is back the old
+                  leader stands by behind the new one. In round 2 the roles are swapped: the new leader is
+                  cut off. Judged by the oracle.
   nolease         two instances without [lease] on one bucket (SPEC 9: one per bucket is the rule): each
                   one that found requests gone between LIST and GET (seen at its proxy: a 404 GET on the
                   requests bucket) warns about another consumer, at most once per episode (polls in a row
