@@ -10,10 +10,11 @@ timestamped as the test reads it.
   start-race      20 rounds, stores alternating: three instances released at the same moment (a gate: each
                   waits on its stdin for one newline) on a fresh lease key with 30 requests. Exactly one
                   leader (leadership 1, "the lease was free"), the others standby behind it; no other role
-                  change; STATUS= says the role within 1 s of its log line; the standbys' proxies saw no S3 call at all and no DynamoDB
-                  call that names anything but the lease table, and their exit lines say "calls: none" and
-                  count lease calls; stopped standbys first, every exit 0; the lease item then names the
-                  leader, released; judged by the oracle. Two rounds at a time, each on its own lease key.
+                  change; STATUS= says the role within 1 s of its log line; the standbys' proxies saw no S3
+                  call at all and no DynamoDB call that names anything but the lease table, and their exit
+                  lines say "calls: none" and count lease calls; stopped standbys first, every exit 0; the
+                  lease item then names the leader, released; judged by the oracle. Two rounds at a time,
+                  each on its own lease key.
   race8           50 rounds against DynamoDB Local: eight instances released at the same moment on a fresh
                   lease key (a fresh requests prefix): one winner, the seven others standby behind it, the
                   lease item names it; nobody else becomes leader in the 1 s after. Three rounds at a time.
