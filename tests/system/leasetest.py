@@ -588,9 +588,16 @@ class Cluster:
             i.open_gate()
 
     def load(self, requests, threads=32, verify=True):
-        """Puts requests into the bucket (verify: check the listing after; not while an instance takes them)."""
+        """Puts requests into the bucket, in parallel: only while no instance takes them (else load_live)."""
         self.requests.update(requests)
         self.h.load(self.bucket, requests, threads=threads, verify=verify)
+
+    def load_live(self, requests):
+        """Puts requests while an instance may be taking them: one at a time in key order (a parallel load could
+        show a later request of a widget before an earlier one), each appearing whole (Producer)."""
+        p = Producer(self.h, self, requests, rate=1e9)
+        p.start()
+        p.join()
 
     def intake_left(self):
         return [k for k in self.h.list_keys(self.bucket, self.prefix or "") if not k.startswith(wdtest.DEAD_PREFIX)]
@@ -668,7 +675,14 @@ class Producer(threading.Thread):
         self.items = sorted(requests.items())
         self.done = 0
         self._stop_ev = threading.Event()
-        self.staging = h.create_bucket(cluster.tag + "-stage")
+        server, before = h.bucket_server.get(cluster.bucket, "s3rver"), h.s3_server
+        if server != before:   # the staging bucket lives where the requests bucket does (never in parallel cases)
+            h.use_s3(server)
+        try:
+            self.staging = h.create_bucket(cluster.tag + "-stage")
+        finally:
+            if server != before:
+                h.use_s3(before)
         cluster.requests.update(requests)
         h.guard_folders(requests)
         h.loaded.setdefault(cluster.bucket, set()).update(requests)

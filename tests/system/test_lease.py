@@ -290,8 +290,8 @@ def case_sigterm(h, store, figures):
     c = lt.Cluster(h, "term-" + store, store)
     try:
         requests = fx.mixed_requests(h.shared_dir, h.args.count_term, SEED + 50, bad_every=100)
+        c.load(requests)
         A, B = start_pair(c)
-        c.load(requests, verify=False)
         fx.wait_until(lambda: A.applied() >= len(requests) // 5 or not A.alive(), 60, 0.05)
         h.check(c.any_left(), "requests are left when the leader gets its SIGTERM (%d applied)" % A.applied())
         t_term = time.monotonic()

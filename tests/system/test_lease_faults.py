@@ -268,7 +268,7 @@ def case_stale(h, store, fenced, server, figures):
             reqs["k%04d" % (10 + k)] = lt.request("create", "other-%d" % k, owner, "o%d" % k, label="x%d" % k)
         proxy = A.s3p if store == "s3" else A.ddbp
         proxy.hold(lambda rec: A.is_store_write(rec) and (W.encode() in rec.body or W in rec.path))
-        c.load(reqs)
+        c.load_live(reqs)
         held = proxy.wait_held(30)
         if held is None:
             raise wdtest.HarnessError("the leader made no store write of %s within 30 s:\n%s" % (W, A.tail()))
