@@ -200,6 +200,19 @@ static int classify_curl(CURLcode rc, const char *errbuf, const struct wd_http_r
     }
 }
 
+/*
+ * The gate asked again just before curl sends the request, once connected: a call that waited in the
+ * pool for a connection, or in a process that was paused (SIGSTOP, a VM frozen), is not sent after the
+ * lease may have passed to another. curl then ends it with CURLE_ABORTED_BY_CALLBACK.
+ */
+static int on_prereq(void *ctx, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+    const struct wd_http *h = ctx;
+    (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
+    return h->opts.gate(h->opts.gate_ctx) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
+}
+
 int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd_http_response *resp,
                  struct wd_error *err)
 {
@@ -237,6 +250,10 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
+    if (h->opts.gate != NULL) {
+        curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, on_prereq);
+        curl_easy_setopt(c, CURLOPT_PREREQDATA, h);
+    }
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->opts.verify_tls ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->opts.verify_tls ? 2L : 0L);
     if (h->opts.ca_file != NULL) {
@@ -329,6 +346,11 @@ int wd_http_send(struct wd_http *h, const struct wd_http_request *req, struct wd
         }
         resp->status = status;
         rc = 0;
+        goto out;
+    }
+    if (cc == CURLE_ABORTED_BY_CALLBACK && h->opts.gate != NULL && !h->opts.gate(h->opts.gate_ctx)) {
+        wd_error_set(err, WD_ERR_FENCED, 0, "NotLeader",
+                     "not sent: the lease may pass to another instance before this call could end");
         goto out;
     }
     if (cc != CURLE_OK) {

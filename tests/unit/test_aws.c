@@ -263,6 +263,39 @@ static void test_gate_closed_not_sent(void **state)
     assert_int_equal(fx_count(fx->server), 1);
 }
 
+static bool gate_once(void *ctx)
+{
+    int *opened = ctx;
+    return (*opened)-- > 0;
+}
+
+/*
+ * The gate asked again once connected, right before the request goes out: a call that passed it and then
+ * waited (for a connection; in a paused process) is not sent when the gate has closed meanwhile.
+ */
+static void test_gate_closed_before_sending(void **state)
+{
+    struct fixture *fx = *state;
+    const struct fx_step steps[] = {{"GET", "/bucket/key", 200, "object", 0}};
+    start(fx, steps, 1, NULL, wd_retry_policy_default());
+    int opened = 1; /* open for the first look only */
+    struct wd_error err = {0};
+    struct wd_http_options ho = {.connect_timeout_ms = 1000,
+                                 .timeout_ms = 2000,
+                                 .no_proxy = true,
+                                 .gate = gate_once,
+                                 .gate_ctx = &opened};
+    wd_http_free(fx->http);
+    fx->http = wd_http_new(&ho, &err);
+    assert_non_null(fx->http);
+    assert_int_equal(s3_get(fx, &err), -1);
+    assert_int_equal(err.cls, WD_ERR_FENCED);
+    assert_true(opened < 0); /* asked twice */
+    usleep(100 * 1000);      /* a request that went out would have arrived by now */
+    assert_int_equal(fx_count(fx->server), 0);
+    assert_int_equal(stats(fx).retries, 0);
+}
+
 static void test_access_denied_not_retried(void **state)
 {
     struct fixture *fx = *state;
@@ -474,6 +507,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tls_refused_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_handshake_cut_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gate_closed_not_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gate_closed_before_sending, setup, teardown),
     };
     if (wd_http_global_init() != 0)
         return 1;
