@@ -201,7 +201,9 @@ static void become_standby(struct wd_lease *l, uint64_t now_ms)
 /* Steps down at now_ms; why is prefix followed by detail. */
 static enum wd_lease_event lose(struct wd_lease *l, uint64_t now_ms, const char *prefix, const char *detail)
 {
-    snprintf(l->why, sizeof(l->why), "%s%s", prefix, detail);
+    /* A long detail (an error message) is cut to fit: the reason is for one log line. */
+    if (snprintf(l->why, sizeof(l->why), "%s%s", prefix, detail) >= (int)sizeof(l->why))
+        l->why[sizeof(l->why) - 1] = '\0';
     become_standby(l, now_ms);
     return WD_LEASE_EV_LOST;
 }
