@@ -76,6 +76,7 @@ import calendar
 import email.utils
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -289,6 +290,7 @@ class FaultProxy:
         self._stop = threading.Event()
         self._refuse_until = 0.0
         self._socks = set()
+        self._clients = set()   # the client side of _socks
         self._threads = []
         self._accept_thread = None
         self.reset_counters()
@@ -368,6 +370,24 @@ class FaultProxy:
         for t in list(self._threads):
             t.join(timeout=5)
 
+    def go_down(self):
+        """An outage, as a server that stopped would show it: the port refuses new connections, and the
+        connections open now are cut (shut down with an RST). What a connection's thread has already
+        forwarded is left to finish upstream (its answer is then lost), so the stand-in behind never sees
+        a request cut in the middle. come_up() listens on the same port again."""
+        self._refuse_until = math.inf
+        with self.lock:
+            clients = list(self._clients)
+        for s in clients:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.shutdown(socket.SHUT_RDWR)   # wakes the thread reading it; that thread closes it
+            except OSError:
+                pass
+
+    def come_up(self):
+        self._refuse_until = 0.0
+
     def __enter__(self):
         return self.start()
 
@@ -409,6 +429,7 @@ class FaultProxy:
             with self.lock:
                 self.counters["connections"] += 1
                 self._socks.add(conn)
+                self._clients.add(conn)
             t = threading.Thread(target=self._serve, args=(conn,), name=self.name + "-conn", daemon=True)
             self._threads = [x for x in self._threads if x.is_alive()] + [t]
             t.start()
@@ -432,6 +453,7 @@ class FaultProxy:
         finally:
             with self.lock:
                 self._socks.discard(conn)
+                self._clients.discard(conn)
                 if up[0] is not None:
                     self._socks.discard(up[0])
             _close(up[0])
