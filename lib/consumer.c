@@ -20,6 +20,11 @@
 #include "sigv4.h"
 
 #define LIST_TASK (SIZE_MAX - 1)
+/*
+ * A poll lists on into further pages for this long at most, then drains and ends: what waits for a poll's
+ * end (a reload, STATUS=, failed requests tried again) waits no longer than that under a backlog.
+ */
+#define RUN_ON_S 15.0
 #define MAX_REASON 1024
 /* S3's limits: a key of at most 1,024 bytes; user metadata of at most 2 KB, names and values together. */
 #define MAX_S3_KEY 1024
@@ -64,7 +69,7 @@ struct item {
 
 struct task {
     enum task_kind kind;
-    size_t index;
+    size_t serial; /* the item's, or LIST_TASK */
 };
 
 /* A fiber and its HTTP client: runs one task at a time. */
@@ -82,7 +87,8 @@ struct wd_consumer {
     void *ctx;
 
     struct wd_http_pool *pool;
-    struct worker *workers; /* made as needed, up to cfg.calls_in_flight */
+    struct worker *workers; /* made as needed, up to max_workers */
+    int max_workers;        /* cfg.calls_in_flight, and one for the next page's LIST */
     int n_workers;
     struct worker **idle; /* workers free for a task */
     int n_idle;
@@ -92,17 +98,27 @@ struct wd_consumer {
     unsigned long progress; /* tasks finished, for the watchdog */
 
     /*
-     * The poll in progress and the scheduler, which keeps the holds between polls. The LIST task fills
-     * the batch while it runs alone.
+     * The poll in progress and the scheduler, which keeps the holds between polls. The first LIST task
+     * fills the batch while it runs alone; while the batch runs, the next page is listed into it once
+     * its reads run short and it has room (listing_more), so that a page's end costs no round trips.
      */
     struct wd_order *order;
-    bool polling, listing, stopping, broken;
+    bool polling, listing, listing_more, stopping, broken;
+    bool more;             /* the listing goes on past the batch, from cont_token or cont_after */
+    char *cont_token;      /* the next page's continuation token */
+    char *cont_after;      /* ... or the key to list after */
+    bool list_failed;      /* the LIST task that just ended failed */
+    double poll_start;     /* monotonic seconds */
     struct wd_error fault; /* why the poll broke off */
     struct wd_poll_stats stats;
     struct wd_error list_err;
     int list_rc;
-    struct item *items; /* the current batch, in key order, as indexed by the scheduler */
-    size_t n_items;
+    /*
+     * The batch's items, a ring: item serial s (counted from the poll's start) is items[s % cap], and the
+     * scheduler's item i is serial base + i. Items never move, so a worker keeps its item's address.
+     */
+    struct item *items;
+    size_t cap, base, end;
     size_t inflight;
     /* Unreadable requests set aside by a marker, left in the bucket: never read again in this process
      * (sorted, for bsearch). */
@@ -116,6 +132,11 @@ static double mono_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct item *slot(const struct wd_consumer *c, size_t serial)
+{
+    return &c->items[serial % c->cap];
 }
 
 static const char *dl_bucket(const struct wd_consumer *c)
@@ -387,7 +408,7 @@ static void worker_run(void *arg)
     if (t.kind == TASK_LIST) {
         c->list_rc = list_batch(c, w->http, &c->stats, &c->list_err);
     } else {
-        struct item *it = &c->items[t.index];
+        struct item *it = slot(c, t.serial);
         if (t.kind == TASK_READ)
             run_read(c, w->http, it);
         else if (t.kind == TASK_APPLY)
@@ -395,25 +416,40 @@ static void worker_run(void *arg)
         else
             run_dead_letter(c, w->http, it);
     }
-    c->done[c->done_len++] = t.index;
+    c->done[c->done_len++] = t.serial;
     c->progress++;
     c->idle[c->n_idle++] = w;
 }
 
 /* --- the driver: the scheduler decides, the workers run ----------------------------------------- */
 
+/* Frees the items from serial base up to (not including) serial to, which leave the batch. */
+static void drop_items(struct wd_consumer *c, size_t to)
+{
+    for (; c->base < to; c->base++) {
+        struct item *it = slot(c, c->base);
+        free(it->key);
+        free(it->identity);
+        free(it->dl_name);
+        wd_buf_free(&it->body);
+        wd_request_free(it->req);
+        memset(it, 0, sizeof(*it));
+    }
+}
+
+static void clear_continuation(struct wd_consumer *c)
+{
+    free(c->cont_token);
+    free(c->cont_after);
+    c->cont_token = c->cont_after = NULL;
+    c->more = false;
+}
+
 static void clear_batch(struct wd_consumer *c)
 {
-    for (size_t i = 0; i < c->n_items; i++) {
-        free(c->items[i].key);
-        free(c->items[i].identity);
-        free(c->items[i].dl_name);
-        wd_buf_free(&c->items[i].body);
-        wd_request_free(c->items[i].req);
-    }
-    free(c->items);
-    c->items = NULL;
-    c->n_items = 0;
+    drop_items(c, c->end);
+    c->base = c->end = 0;
+    clear_continuation(c);
 }
 
 /* A free worker, made now when there is room; NULL with err when none can be made. */
@@ -421,7 +457,7 @@ static struct worker *take_worker(struct wd_consumer *c, struct wd_error *err)
 {
     if (c->n_idle > 0)
         return c->idle[--c->n_idle];
-    if (c->n_workers == c->cfg.calls_in_flight) {
+    if (c->n_workers == c->max_workers) {
         wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "more tasks than workers");
         return NULL;
     }
@@ -440,7 +476,7 @@ static struct worker *take_worker(struct wd_consumer *c, struct wd_error *err)
 }
 
 /* Starts a task: it runs until its first call waits, or to its end when it needs none. */
-static void push_task(struct wd_consumer *c, enum task_kind kind, size_t index)
+static void push_task(struct wd_consumer *c, enum task_kind kind, size_t serial)
 {
     struct wd_error err;
     c->inflight++;
@@ -451,13 +487,13 @@ static void push_task(struct wd_consumer *c, enum task_kind kind, size_t index)
             c->list_rc = -1;
             c->list_err = err;
         } else {
-            c->items[index].err = err;
-            c->items[index].outcome = ST_FAILED;
+            slot(c, serial)->err = err;
+            slot(c, serial)->outcome = ST_FAILED;
         }
-        c->done[c->done_len++] = index;
+        c->done[c->done_len++] = serial;
         return;
     }
-    w->task = (struct task){kind, index};
+    w->task = (struct task){kind, serial};
     wd_fiber_run(w->fiber, worker_run, w);
 }
 
@@ -504,37 +540,37 @@ static bool is_dead_letter_key(const struct wd_consumer *c, const char *key)
 }
 
 /*
- * Lists up to one page of request keys into a new batch, leaving out dead-letter keys and the keys that
- * the scheduler holds; one whose widget is unknown ends the batch.
+ * Lists up to one page of request keys into the batch, from where the listing left off (the bucket's start
+ * in a new poll), leaving out dead-letter keys and the keys that the scheduler holds; one whose widget is
+ * unknown ends the batch. Remembers where the listing goes on.
  */
 static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_poll_stats *stats,
                       struct wd_error *err)
 {
     struct wd_s3_list page = {0};
-    char *token = NULL;
-    char *start_after = NULL;
+    char *token = c->cont_token;
+    char *start_after = c->cont_after;
     bool stop = false;
     double now = mono_now();
+    size_t taken = 0;
     int rc = -1;
 
-    c->items = calloc((size_t)c->cfg.list_page, sizeof(*c->items));
-    if (c->items == NULL)
-        return wd_error_nomem(err);
-
+    c->cont_token = c->cont_after = NULL;
+    c->more = false;
     /* Page on only while the pages hold nothing to take (dead-letter or held keys), a few pages at most. */
-    for (int pages = 0; pages < 8 && !stop && c->n_items == 0; pages++) {
+    for (int pages = 0; pages < 8 && !stop && taken == 0; pages++) {
         struct wd_error lerr;
         wd_s3_list_clear(&page);
         if (wd_s3_list(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, c->cfg.requests_prefix, start_after,
                        token, c->cfg.list_page, &page, &lerr) < 0) {
-            stats->list_failed = true;
+            stats->list_failed = c->list_failed = true;
             c->list_err = lerr;
             rc = 0;
             goto out;
         }
         if (page.n_keys > (size_t)c->cfg.list_page) {
             /* A server fault (SPEC 4): the batch has room for what was asked for, and no more. */
-            stats->list_failed = true;
+            stats->list_failed = c->list_failed = true;
             wd_error_set(&c->list_err, WD_ERR_TRANSIENT, 0, NULL,
                          "the listing holds %zu keys where at most %d were asked for", page.n_keys,
                          c->cfg.list_page);
@@ -566,11 +602,14 @@ static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_pol
             stop = verdict == WD_ORDER_ENDS;
             if (verdict != WD_ORDER_TAKEN)
                 continue;
-            /* The scheduler's batch holds at most list_page items, as this one does. */
-            c->n_items = index + 1;
-            if ((c->items[index].key = strdup(key)) == NULL)
+            /* The scheduler's batch holds at most cap items, as the ring does; the worker tasks wait
+             * until this loop is over (no call is made in it), so base cannot move meanwhile. */
+            taken++;
+            c->end = c->base + index + 1;
+            struct item *it = slot(c, c->base + index);
+            if ((it->key = strdup(key)) == NULL)
                 goto nomem;
-            c->items[index].archived = page.archived[i];
+            it->archived = page.archived[i];
         }
         free(token);
         token = NULL;
@@ -581,6 +620,13 @@ static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_pol
                 break;
             if ((token = strdup(page.next_token)) == NULL)
                 goto nomem;
+        }
+        if (taken > 0 && !stop) {
+            /* The listing goes on from here when the batch has room again. */
+            c->more = true;
+            c->cont_token = token;
+            c->cont_after = start_after;
+            token = start_after = NULL;
         }
     }
     rc = 0;
@@ -661,25 +707,39 @@ static void dispatch(struct wd_consumer *c)
     if (c->stopping || c->broken)
         return; /* stop taking new work; what runs finishes */
     if (c->listing)
-        return; /* the LIST task fills the scheduler's batch; a stale wake-up must not look at it */
+        return; /* the first LIST task fills the scheduler's batch; a stale wake-up must not look at it */
     while (wd_order_pick(c->order, &task, &i))
-        push_task(c, (enum task_kind)task, i);
+        push_task(c, (enum task_kind)task, c->base + i);
+    /*
+     * The next page is listed while this one's last reads and applies run, once the reads are running
+     * short and the batch has room for a whole page: the page's end then costs no round trips. The LIST
+     * task offers its keys in one go once its call is over, so the batch may run meanwhile.
+     */
+    if (c->more && !c->listing_more && wd_order_unread(c->order) < (size_t)c->cfg.calls_in_flight &&
+        wd_order_room(c->order) >= (size_t)c->cfg.list_page && mono_now() - c->poll_start < RUN_ON_S) {
+        c->listing_more = true;
+        c->list_rc = 0;
+        push_task(c, TASK_LIST, LIST_TASK);
+    }
 }
 
-/* The LIST task finished: the scheduler has the batch it found. */
+/* A LIST task finished: the scheduler has the keys it found. */
 static void on_listed(struct wd_consumer *c)
 {
-    c->listing = false;
-    if (c->stats.list_failed)
+    c->listing = c->listing_more = false;
+    if (c->list_failed)
         c->emit(&(struct wd_event){.kind = WD_EV_LIST_FAILED, .err = &c->list_err}, c->ctx);
+    c->list_failed = false;
     if (c->list_rc < 0)
         fault(c, &c->list_err);
 }
 
-/* Item i's task finished: the scheduler learns where it left the item, the caller what became of it. */
-static void on_finished(struct wd_consumer *c, size_t i)
+/* The task of the item with that serial finished: the scheduler learns where it left the item, the
+ * caller what became of it. */
+static void on_finished(struct wd_consumer *c, size_t serial)
 {
-    struct item *it = &c->items[i];
+    struct item *it = slot(c, serial);
+    size_t i = serial - c->base;
     struct wd_error err;
     int rc;
     switch (it->outcome) {
@@ -714,8 +774,11 @@ int wd_consumer_start(struct wd_consumer *c, struct wd_error *err)
     if (c->polling)
         return wd_error_set(err, WD_ERR_INTERNAL, 0, NULL, "a poll is already running");
     c->stats = (struct wd_poll_stats){0};
-    wd_order_begin(c->order, mono_now());
+    c->poll_start = mono_now();
+    wd_order_begin(c->order, c->poll_start);
+    clear_continuation(c); /* a poll lists from the bucket's start */
     c->polling = c->listing = true;
+    c->list_failed = false;
     c->list_rc = 0;
     push_task(c, TASK_LIST, LIST_TASK);
     if (c->done_len > 0)
@@ -737,6 +800,8 @@ static void drive(struct wd_consumer *c)
             else
                 on_finished(c, c->finished[d]);
         }
+        if (c->polling && !c->listing)
+            drop_items(c, c->base + wd_order_compact(c->order)); /* what has its outcome makes room */
         if (c->polling)
             dispatch(c);
     } while (c->done_len > 0);
@@ -803,8 +868,10 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
         c->cfg.calls_in_flight = 1;
     if (c->cfg.list_page < 1 || c->cfg.list_page > 1000)
         c->cfg.list_page = 1000;
+    /* Room for two pages: the next one is listed while the last of this one runs. */
+    c->cap = 2 * (size_t)c->cfg.list_page;
     struct wd_order_config oc = {
-        .batch_max = (size_t)c->cfg.list_page,
+        .batch_max = c->cap,
         .max_tasks = (size_t)c->cfg.calls_in_flight,
         .read_ahead = (size_t)c->cfg.calls_in_flight * 4,
         .once = c->cfg.once,
@@ -814,18 +881,21 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
     c->aws = aws;
     c->emit = fn;
     c->ctx = ctx;
-    c->done_cap = (size_t)c->cfg.list_page + (size_t)c->cfg.calls_in_flight + 1;
+    /* The scheduler's tasks, and beside them the LIST of the next page. */
+    c->max_workers = c->cfg.calls_in_flight + 1;
+    c->done_cap = (size_t)c->cfg.list_page + (size_t)c->max_workers + 1;
     c->done = calloc(c->done_cap, sizeof(*c->done));
     c->finished = calloc(c->done_cap, sizeof(*c->finished));
-    c->workers = calloc((size_t)c->cfg.calls_in_flight, sizeof(*c->workers));
-    c->idle = calloc((size_t)c->cfg.calls_in_flight, sizeof(*c->idle));
-    if (c->done == NULL || c->finished == NULL || c->workers == NULL || c->idle == NULL) {
+    c->workers = calloc((size_t)c->max_workers, sizeof(*c->workers));
+    c->idle = calloc((size_t)c->max_workers, sizeof(*c->idle));
+    c->items = calloc(c->cap, sizeof(*c->items));
+    if (c->done == NULL || c->finished == NULL || c->workers == NULL || c->idle == NULL || c->items == NULL) {
         wd_error_nomem(err);
         goto fail;
     }
     if ((c->order = wd_order_new(&oc, err)) == NULL)
         goto fail;
-    if ((c->pool = wd_http_pool_new(c->cfg.calls_in_flight, err)) == NULL)
+    if ((c->pool = wd_http_pool_new(c->max_workers, err)) == NULL)
         goto fail;
     return c;
 fail:
@@ -849,7 +919,9 @@ void wd_consumer_free(struct wd_consumer *c)
         wd_fiber_free(c->workers[i].fiber);
     }
     wd_http_pool_free(c->pool);
-    clear_batch(c);
+    if (c->items != NULL)
+        clear_batch(c);
+    free(c->items);
     wd_order_free(c->order);
     for (size_t i = 0; i < c->n_aside; i++)
         free(c->aside[i]);

@@ -33,6 +33,7 @@ struct item {
     char *identity; /* its widget, once read; NULL for a request without one */
     enum item_state state;
     size_t prev; /* previous item of the same widget in this batch, or NO_ITEM */
+    bool linked; /* its widget's chain goes through it (it passed the frontier, not held back) */
 };
 
 enum hold_scope { HOLD_ALL, HOLD_WIDGET, HOLD_NONE };
@@ -138,6 +139,7 @@ size_t wd_order_holds(const struct wd_order *o)
 static void link_widget(struct wd_order *o, size_t i)
 {
     struct item *it = &o->items[i];
+    it->linked = true;
     uint64_t h = 14695981039346656037u;
     for (const unsigned char *p = (const unsigned char *)it->identity; *p; p++)
         h = (h ^ *p) * 1099511628211u;
@@ -234,8 +236,70 @@ int wd_order_offer(struct wd_order *o, const char *key, double now, size_t *inde
     it->identity = NULL;
     it->state = ST_NEW;
     it->prev = NO_ITEM;
+    it->linked = false;
     *index = o->n_items++;
     return WD_ORDER_TAKEN;
+}
+
+size_t wd_order_compact(struct wd_order *o)
+{
+    size_t cut = o->first_open;
+    /* After a failed read nothing more joins the batch: no room is needed, and read_stop may be in the cut.
+     */
+    if (cut == 0 || o->read_stop != NO_ITEM)
+        return 0;
+    for (size_t i = cut; i < o->n_items; i++) {
+        struct item *it = &o->items[i];
+        if (it->prev == NO_ITEM)
+            continue;
+        if (it->prev >= cut) {
+            it->prev -= cut;
+            continue;
+        }
+        /* Its widget's previous request leaves the batch: done, it is no longer waited for; failed or held
+         * back, this one is held back now, as wd_order_pick() would have found. */
+        enum item_state ps = o->items[it->prev].state;
+        if (it->state == ST_READ && (ps == ST_FAILED || ps == ST_BLOCKED))
+            it->state = ST_BLOCKED;
+        it->prev = NO_ITEM;
+    }
+    for (size_t i = 0; i < cut; i++) {
+        free(o->items[i].key);
+        free(o->items[i].identity);
+    }
+    memmove(o->items, o->items + cut, (o->n_items - cut) * sizeof(*o->items));
+    o->n_items -= cut;
+    o->next_read -= cut;
+    o->frontier -= cut;
+    o->first_open -= cut;
+    o->scan -= cut;
+    /*
+     * The widget chains again, over the items left. A widget whose latest item left needs no entry: done,
+     * its next request has no predecessor; failed (or behind a failure), a hold of its widget holds its
+     * next request back at the frontier.
+     */
+    memset(o->widgets, 0, o->n_slots * sizeof(*o->widgets));
+    for (size_t i = 0; i < o->frontier; i++) {
+        if (!o->items[i].linked)
+            continue;
+        size_t prev = o->items[i].prev;
+        link_widget(o, i);
+        o->items[i].prev = prev; /* link_widget() may find an item of the widget whose link left */
+    }
+    return cut;
+}
+
+size_t wd_order_room(const struct wd_order *o)
+{
+    if (o->read_stop != NO_ITEM)
+        return 0;
+    return o->cfg.batch_max - o->n_items;
+}
+
+size_t wd_order_unread(const struct wd_order *o)
+{
+    size_t limit = read_limit(o);
+    return limit > o->next_read ? limit - o->next_read : 0; /* reads ran past a read that then failed */
 }
 
 bool wd_order_pick(struct wd_order *o, enum wd_order_task *task, size_t *index)

@@ -48,6 +48,18 @@ enum wd_order_verdict {
  */
 int wd_order_offer(struct wd_order *o, const char *key, double now, size_t *index, struct wd_error *err);
 
+/*
+ * Drops the items at the batch's start that have their outcome, so that more keys can join a batch that
+ * runs on: the items left move to the front, item i becoming item i - n. Returns n (0 once a read failed:
+ * nothing more joins such a batch). The rules are kept: a request whose widget's previous one left failed
+ * stays held back.
+ */
+size_t wd_order_compact(struct wd_order *o);
+/* How many more keys the batch can take now: 0 once a read failed. */
+size_t wd_order_room(const struct wd_order *o);
+/* Items of the batch that may still be read and whose read has not started. */
+size_t wd_order_unread(const struct wd_order *o);
+
 enum wd_order_task {
     WD_ORDER_READ,        /* fetch and parse the request */
     WD_ORDER_APPLY,       /* apply it to the store, then delete it from the bucket */

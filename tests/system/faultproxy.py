@@ -42,6 +42,8 @@ Counted per key and operation in snapshot()["unreadable_ops"] (answered or forwa
 a PutObject or CopyObject to a key over S3's 1,024 bytes answers 400 KeyTooLongError, as AWS does (s3rver
 has no such limit).
 
+With trace=True, proxy.trace lists every request as it arrives, in order: (operation, request target).
+
 A rewrite hook (rewrite=f) plays a server that answers otherwise than the stand-in: f(req, status, body)
 gets each forwarded response's status and body (de-chunked) and returns a new body, or None to relay the
 response as it came; a new body goes out with a Content-Length in place of any chunking.
@@ -272,7 +274,7 @@ def _split_url(url):
 class FaultProxy:
     def __init__(self, upstream, p=0.0, kinds=ALL_KINDS, service=None, seed=None, skew_s=0.0,
                  max_skew_s=900.0, refuse_s=0.5, stall_max_s=600.0, match=None, port=0, name="faultproxy",
-                 conditions=False, after_get=None, unreadable=None, key_limit=False, rewrite=None):
+                 conditions=False, after_get=None, unreadable=None, key_limit=False, rewrite=None, trace=False):
         self.upstream = _split_url(upstream) if isinstance(upstream, str) else tuple(upstream)
         # S3's If-Match on DELETE, which s3rver and RGW ignore: enforced here from the ETags seen.
         self.conditions, self.after_get, self._etags = conditions, after_get, {}
@@ -284,6 +286,8 @@ class FaultProxy:
         self.key_limit = key_limit
         self.configure(p=p, kinds=kinds, skew_s=skew_s, max_skew_s=max_skew_s, refuse_s=refuse_s, match=match)
         self.rewrite = rewrite
+        # trace: every request as it arrives, in order, as (op, request target); a list one can read
+        self.trace = [] if trace else None
         self.stall_max_s = stall_max_s
         self.port = port
         self._listener = None
@@ -496,6 +500,8 @@ class FaultProxy:
             c = self.counters
             c["requests"] += 1
             c["by_op"][op] = c["by_op"].get(op, 0) + 1
+            if self.trace is not None:
+                self.trace.append((op, req.start.split(" ")[1]))
             key = self.call_key(req)
             history = self.calls.setdefault(key, [])
             skew_s, max_skew_s = self.skew_s, self.max_skew_s

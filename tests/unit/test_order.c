@@ -87,6 +87,13 @@ static void read_all(struct wd_order *o, const char *const *identities, size_t n
         read_ok(o, i, identities[i]);
 }
 
+/* Reports the reads of items from..from+n-1, already started, each with its widget. */
+static void read_all_from(struct wd_order *o, size_t from, const char *const *identities, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        read_ok(o, from + i, identities[i]);
+}
+
 /* What a poll begun at time now says of key. */
 static int verdict_at(struct wd_order *o, const char *key, double now)
 {
@@ -463,6 +470,124 @@ static void test_in_flight_limit(void **state)
     wd_order_free(o);
 }
 
+/* Offers key to the running batch: it must be taken as item index. */
+static void offer_more(struct wd_order *o, const char *key, double now, size_t index)
+{
+    struct wd_error err;
+    size_t i = SIZE_MAX;
+    assert_int_equal(wd_order_offer(o, key, now, &i, &err), WD_ORDER_TAKEN);
+    assert_int_equal(i, index);
+}
+
+static void test_compact_runs_the_batch_on(void **state)
+{
+    (void)state;
+    struct wd_order *o = make(4, 8, 32, false);
+    const char *keys[] = {"a", "b", "c"}, *ids[] = {"W1", "W2", "W1"};
+    poll_keys(o, 0, keys, 3);
+    assert_int_equal(wd_order_room(o), 1);
+    assert_int_equal(wd_order_unread(o), 3);
+    read_all(o, ids, 3);
+    assert_int_equal(wd_order_unread(o), 0);
+    expect(o, A, 0);
+    expect(o, A, 1);
+    expect_none(o);
+    assert_int_equal(wd_order_compact(o), 0); /* nothing has its outcome yet */
+    done(o, 1);
+    assert_int_equal(wd_order_compact(o), 0); /* a, before b, is still running */
+    done(o, 0);
+    /* a and b leave; c, now item 0, no longer waits for anything */
+    assert_int_equal(wd_order_compact(o), 2);
+    assert_int_equal(wd_order_room(o), 3);
+    offer_more(o, "d", 0, 1);
+    offer_more(o, "e", 0, 2);
+    offer_more(o, "f", 0, 3);
+    assert_int_equal(wd_order_room(o), 0);
+    expect(o, A, 0);
+    expect(o, R, 1);
+    expect(o, R, 2);
+    expect(o, R, 3);
+    expect_none(o);
+    /* d is W1 again: it waits for c through the rebuilt chain; e and f go */
+    read_all_from(o, 1, (const char *[]){"W1", "W3", "W1"}, 3);
+    expect(o, A, 2);
+    expect_none(o);
+    done(o, 0);
+    expect(o, A, 1);
+    expect_none(o);
+    done(o, 1);
+    expect(o, A, 3); /* f waited for d, its widget's previous request */
+    wd_order_free(o);
+}
+
+static void test_compact_keeps_a_failed_widget_held(void **state)
+{
+    (void)state;
+    struct wd_order *o = make(4, 8, 32, false);
+    const char *keys[] = {"a", "b", "c"}, *ids[] = {"W1", "W2", "W1"};
+    poll_keys(o, 0, keys, 3);
+    read_all(o, ids, 3);
+    expect(o, A, 0);
+    expect(o, A, 1);
+    expect_none(o);
+    failed(o, 0, 0.0);
+    done(o, 1);
+    /* a (failed) and b leave; c, linked to a, stays held back */
+    assert_int_equal(wd_order_compact(o), 2);
+    expect_none(o);
+    /* a later request of W1 joining now is held back too (by a's hold), one of W2 goes */
+    offer_more(o, "d", 0.1, 1);
+    offer_more(o, "e", 0.1, 2);
+    expect(o, R, 1);
+    expect(o, R, 2);
+    read_all_from(o, 1, (const char *[]){"W1", "W2"}, 2);
+    expect(o, A, 2);
+    expect_none(o);
+    done(o, 2);
+    expect_none(o);
+    assert_int_equal(wd_order_holds(o), 1);
+    wd_order_free(o);
+}
+
+static void test_compact_keeps_a_chain_behind_a_failure(void **state)
+{
+    (void)state;
+    struct wd_order *o = make(4, 8, 32, false);
+    const char *keys[] = {"a", "b", "c"}, *ids[] = {"W1", "W1", "W2"};
+    poll_keys(o, 0, keys, 3);
+    read_all(o, ids, 3);
+    expect(o, A, 0);
+    expect(o, A, 2);
+    expect_none(o);
+    failed(o, 0, 0.0);
+    expect_none(o); /* marks b as held back: it joins a in the cut */
+    done(o, 2);
+    assert_int_equal(wd_order_compact(o), 3);
+    offer_more(o, "d", 0.2, 0);
+    expect(o, R, 0);
+    read_ok(o, 0, "W1");
+    expect_none(o);
+    wd_order_free(o);
+}
+
+static void test_compact_after_a_failed_read(void **state)
+{
+    (void)state;
+    struct wd_order *o = make(4, 8, 32, false);
+    const char *keys[] = {"a", "b"}, *ids[] = {"W1"};
+    poll_keys(o, 0, keys, 2);
+    read_all(o, ids, 1);
+    expect(o, A, 0);
+    expect(o, R, 1);
+    failed(o, 1, 0.0);
+    done(o, 0);
+    /* b's widget is unknown: nothing more joins the batch, and nothing leaves it */
+    assert_int_equal(wd_order_room(o), 0);
+    assert_int_equal(wd_order_compact(o), 0);
+    assert_int_equal(wd_order_unread(o), 0);
+    wd_order_free(o);
+}
+
 static void test_overfull_listing(void **state)
 {
     (void)state;
@@ -517,6 +642,10 @@ int main(void)
         cmocka_unit_test(test_read_ahead_window),
         cmocka_unit_test(test_in_flight_limit),
         cmocka_unit_test(test_overfull_listing),
+        cmocka_unit_test(test_compact_runs_the_batch_on),
+        cmocka_unit_test(test_compact_keeps_a_failed_widget_held),
+        cmocka_unit_test(test_compact_keeps_a_chain_behind_a_failure),
+        cmocka_unit_test(test_compact_after_a_failed_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
