@@ -14,7 +14,11 @@
 
 struct wd_http_pool;
 
-/* A pool for at most max_transfers transfers at once. Returns NULL with err. */
+/*
+ * A pool for at most max_transfers transfers at once. It keeps up to 2 x max_transfers connections open
+ * (one set for each of the two hosts a consumer calls: the requests bucket and the store). Returns NULL
+ * with err.
+ */
 struct wd_http_pool *wd_http_pool_new(long max_transfers, struct wd_error *err);
 /* No transfer may be running (wd_http_pool_busy()); accepts NULL. */
 void wd_http_pool_free(struct wd_http_pool *p);

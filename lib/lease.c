@@ -233,32 +233,32 @@ static void hand_out(struct wd_lease *l, struct wd_lease_call *call)
     *call = l->call;
 }
 
+/* The leader's conditional write op: the item must still be ours as we last wrote it; a new rvn. */
+static void own_write(struct wd_lease *l, enum wd_lease_op op)
+{
+    l->call.op = op;
+    l->call.expect.exists = true;
+    snprintf(l->call.expect.owner, sizeof(l->call.expect.owner), "%s", l->name);
+    snprintf(l->call.expect.rvn, sizeof(l->call.expect.rvn), "%s", l->rvn);
+    l->call.expect.leadership = l->leadership;
+    new_rvn(l, l->call.new_rvn);
+}
+
 static enum wd_lease_event next_leader(struct wd_lease *l, uint64_t now_ms, struct wd_lease_call *call,
                                        uint64_t *wake_ms)
 {
     memset(&l->call, 0, sizeof(l->call));
     if (l->stopping) {
         /* Whatever the state of the renewals: a release that lands lets a standby in at once. */
-        l->call.op = WD_LEASE_OP_RELEASE;
-        l->call.expect.exists = true;
-        snprintf(l->call.expect.owner, sizeof(l->call.expect.owner), "%s", l->name);
-        snprintf(l->call.expect.rvn, sizeof(l->call.expect.rvn), "%s", l->rvn);
-        l->call.expect.leadership = l->leadership;
-        new_rvn(l, l->call.new_rvn);
+        own_write(l, WD_LEASE_OP_RELEASE);
         hand_out(l, call);
         return WD_LEASE_EV_NONE;
     }
     if (now_ms >= l->renew_at_ms) {
-        if (l->verify) {
+        if (l->verify)
             l->call.op = WD_LEASE_OP_READ;
-        } else {
-            l->call.op = WD_LEASE_OP_RENEW;
-            l->call.expect.exists = true;
-            snprintf(l->call.expect.owner, sizeof(l->call.expect.owner), "%s", l->name);
-            snprintf(l->call.expect.rvn, sizeof(l->call.expect.rvn), "%s", l->rvn);
-            l->call.expect.leadership = l->leadership;
-            new_rvn(l, l->call.new_rvn);
-        }
+        else
+            own_write(l, WD_LEASE_OP_RENEW);
         hand_out(l, call);
         return WD_LEASE_EV_NONE;
     }
