@@ -53,8 +53,12 @@ struct item {
     struct wd_buf body;        /* a bad request's whole body, to set it aside with one PUT */
     struct wd_request *req;
     char *identity;
-    /* Results, written by the worker that ran the item's task. */
-    struct wd_error err;
+    /*
+     * Results, written by the worker that ran the item's task. err is allocated when a task starts and
+     * freed once its outcome is reported, unless a later task needs it (a bad request's reason): few
+     * items hold one at a time, so a batch of two pages stays small.
+     */
+    struct wd_error *err;           /* or &fallback_err, not owned */
     struct wd_apply_result applied; /* what the store did besides storing the effect */
     bool bad;                       /* not a valid request (SPEC 2) */
     bool dead_lettered;             /* set aside: a bad request, or one the store rejects for good */
@@ -113,6 +117,7 @@ struct wd_consumer {
     struct wd_poll_stats stats;
     struct wd_error list_err;
     int list_rc;
+    struct wd_error fallback_err; /* an item's error when none could be allocated */
     /*
      * The batch's items, a ring: item serial s (counted from the poll's start) is items[s % cap], and the
      * scheduler's item i is serial base + i. Items never move, so a worker keeps its item's address.
@@ -163,9 +168,9 @@ static const char *unreadable_cause(const struct wd_error *s3)
 
 static void unreadable_reason(struct item *it)
 {
-    struct wd_error s3 = it->err;
+    struct wd_error s3 = *it->err;
     it->unreadable = true;
-    wd_error_set(&it->err, WD_ERR_BAD_INPUT, s3.http_status, s3.code, "unreadable request: %s (%s)",
+    wd_error_set(it->err, WD_ERR_BAD_INPUT, s3.http_status, s3.code, "unreadable request: %s (%s)",
                  unreadable_cause(&s3), s3.message);
 }
 
@@ -243,7 +248,7 @@ static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *i
         /* The listing shows an archived class: a GET could only fail, so none is sent; after a restart
          * the marker's HEAD tells that it was set aside before (SPEC 5: never read again). */
         wd_error_set(
-            &it->err, WD_ERR_BAD_INPUT, 0, "InvalidObjectState",
+            it->err, WD_ERR_BAD_INPUT, 0, "InvalidObjectState",
             "unreadable request: the object is in the archived storage class %s and must be restored "
             "before it can be read (as listed; not read)",
             it->archived);
@@ -254,16 +259,16 @@ static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *i
     }
     /* One byte over the limit is enough to know a request is too large, without reading all of it. */
     if (wd_s3_get(c->aws, http, c->cfg.s3, c->cfg.requests_bucket, it->key, WD_REQUEST_MAX_BYTES + 1, &body,
-                  it->etag, &it->err) < 0) {
-        if (it->err.cls == WD_ERR_NOT_FOUND) {
+                  it->etag, it->err) < 0) {
+        if (it->err->cls == WD_ERR_NOT_FOUND) {
             it->vanished = true;
             it->outcome = ST_GONE;
-        } else if (it->err.cls == WD_ERR_UNREADABLE) {
+        } else if (it->err->cls == WD_ERR_UNREADABLE) {
             unreadable_reason(it);
             it->outcome = ST_BAD;
             it->bad = true;
-        } else if (strcmp(it->err.code, "ResponseTooLarge") == 0) {
-            wd_error_set(&it->err, WD_ERR_BAD_INPUT, 0, NULL, "request is larger than %d bytes",
+        } else if (strcmp(it->err->code, "ResponseTooLarge") == 0) {
+            wd_error_set(it->err, WD_ERR_BAD_INPUT, 0, NULL, "request is larger than %d bytes",
                          WD_REQUEST_MAX_BYTES);
             it->outcome = ST_BAD;
             it->bad = true;
@@ -272,8 +277,8 @@ static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *i
         }
         goto out;
     }
-    if (wd_request_parse(body.data ? body.data : "", body.len, &it->req, &it->err) < 0) {
-        it->bad = it->err.cls == WD_ERR_BAD_INPUT;
+    if (wd_request_parse(body.data ? body.data : "", body.len, &it->req, it->err) < 0) {
+        it->bad = it->err->cls == WD_ERR_BAD_INPUT;
         it->outcome = it->bad ? ST_BAD : ST_FAILED;
         if (it->bad) {
             it->body = body; /* kept to write the dead letter */
@@ -282,7 +287,7 @@ static void run_read(struct wd_consumer *c, struct wd_http *http, struct item *i
         goto out;
     }
     if (c->cfg.store.ops->identity(it->req, &ident) < 0 || (it->identity = wd_buf_steal(&ident)) == NULL) {
-        wd_error_nomem(&it->err);
+        wd_error_nomem(it->err);
         it->outcome = ST_FAILED;
         goto out;
     }
@@ -357,21 +362,21 @@ out:
 /* Sets the item aside with the reason in it->err; the item ends DONE (dead-lettered) or FAILED. */
 static void run_dead_letter(struct wd_consumer *c, struct wd_http *http, struct item *it)
 {
-    struct wd_error why = it->err;
-    int rc = dead_letter(c, http, it, &why, &it->err);
-    if (rc < 0 && it->err.cls == WD_ERR_UNREADABLE && !it->unreadable) {
+    struct wd_error why = *it->err;
+    int rc = dead_letter(c, http, it, &why, it->err);
+    if (rc < 0 && it->err->cls == WD_ERR_UNREADABLE && !it->unreadable) {
         /* S3 will not copy it (too large, archived, encrypted): a marker records it instead. */
-        struct wd_error copy = it->err, first = why;
+        struct wd_error copy = *it->err, first = why;
         wd_error_set(&why, WD_ERR_BAD_INPUT, copy.http_status, copy.code, "%s; unreadable request: %s (%s)",
                      first.message, unreadable_cause(&copy), copy.message);
         it->unreadable = true;
-        rc = mark_unreadable(c, http, it, why.message, &it->err);
+        rc = mark_unreadable(c, http, it, why.message, it->err);
     }
     if (rc < 0) {
         it->outcome = ST_FAILED;
         return;
     }
-    it->err = why;
+    *it->err = why;
     it->dead_lettered = true;
     it->outcome = ST_DONE;
 }
@@ -379,8 +384,8 @@ static void run_dead_letter(struct wd_consumer *c, struct wd_http *http, struct 
 static void run_apply(struct wd_consumer *c, struct wd_http *http, struct item *it)
 {
     const struct wd_store *store = &c->cfg.store;
-    if (store->ops->apply(store, c->aws, http, it->req, &it->applied, &it->err) < 0) {
-        if (!store->ops->rejects_content(&it->err)) {
+    if (store->ops->apply(store, c->aws, http, it->req, &it->applied, it->err) < 0) {
+        if (!store->ops->rejects_content(it->err)) {
             it->outcome = ST_FAILED;
             return;
         }
@@ -389,7 +394,7 @@ static void run_apply(struct wd_consumer *c, struct wd_http *http, struct item *
         return;
     }
     /* Only now, with the effect durable in the store, may the request leave the bucket (SPEC 5). */
-    if (delete_request(c, http, it, &it->err) < 0) {
+    if (delete_request(c, http, it, it->err) < 0) {
         it->outcome = ST_FAILED;
         return;
     }
@@ -409,7 +414,11 @@ static void worker_run(void *arg)
         c->list_rc = list_batch(c, w->http, &c->stats, &c->list_err);
     } else {
         struct item *it = slot(c, t.serial);
-        if (t.kind == TASK_READ)
+        if (it->err == NULL && (it->err = calloc(1, sizeof(*it->err))) == NULL) {
+            wd_error_nomem(&c->fallback_err);
+            it->err = &c->fallback_err;
+            it->outcome = ST_FAILED; /* as a call that could not be made */
+        } else if (t.kind == TASK_READ)
             run_read(c, w->http, it);
         else if (t.kind == TASK_APPLY)
             run_apply(c, w->http, it);
@@ -423,6 +432,13 @@ static void worker_run(void *arg)
 
 /* --- the driver: the scheduler decides, the workers run ----------------------------------------- */
 
+static void drop_err(struct wd_consumer *c, struct item *it)
+{
+    if (it->err != &c->fallback_err)
+        free(it->err);
+    it->err = NULL;
+}
+
 /* Frees the items from serial base up to (not including) serial to, which leave the batch. */
 static void drop_items(struct wd_consumer *c, size_t to)
 {
@@ -433,6 +449,7 @@ static void drop_items(struct wd_consumer *c, size_t to)
         free(it->dl_name);
         wd_buf_free(&it->body);
         wd_request_free(it->req);
+        drop_err(c, it);
         memset(it, 0, sizeof(*it));
     }
 }
@@ -487,7 +504,8 @@ static void push_task(struct wd_consumer *c, enum task_kind kind, size_t serial)
             c->list_rc = -1;
             c->list_err = err;
         } else {
-            slot(c, serial)->err = err;
+            c->fallback_err = err;
+            slot(c, serial)->err = &c->fallback_err;
             slot(c, serial)->outcome = ST_FAILED;
         }
         c->done[c->done_len++] = serial;
@@ -651,7 +669,7 @@ static void fault(struct wd_consumer *c, const struct wd_error *err)
 /* Emits the outcome of a finished item. Returns -1 when out of memory. */
 static int finish_item(struct wd_consumer *c, struct item *it, struct wd_poll_stats *stats)
 {
-    struct wd_event ev = {.key = it->key, .req = it->req, .err = &it->err};
+    struct wd_event ev = {.key = it->key, .req = it->req, .err = it->err};
     struct wd_buf where = {0};
 
     switch (it->outcome) {
@@ -767,6 +785,8 @@ static void on_finished(struct wd_consumer *c, size_t serial)
         wd_error_nomem(&err);
         fault(c, &err);
     }
+    if (it->outcome != ST_BAD)
+        drop_err(c, it); /* reported; a bad request keeps its reason for the dead-letter task */
 }
 
 int wd_consumer_start(struct wd_consumer *c, struct wd_error *err)
