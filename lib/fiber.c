@@ -36,14 +36,12 @@
 #define DEFAULT_STACK (256u * 1024)
 
 struct wd_fiber {
-    ucontext_t first; /* the entry point, on the fiber's stack: used once */
-    jmp_buf ctx;      /* where the fiber goes on */
-    jmp_buf back;     /* where the code that ran or resumed it goes on */
-    void *map;        /* the stack, with a guard page at its low end */
+    jmp_buf ctx;  /* where the fiber goes on */
+    jmp_buf back; /* where the code that ran or resumed it goes on */
+    void *map;    /* the stack, with a guard page at its low end */
     size_t map_size;
     void (*fn)(void *);
     void *arg;
-    bool made;     /* first holds the entry point (makecontext) */
     bool entered;  /* the fiber has run: ctx holds where it yielded */
     bool returned; /* fn returned: idle */
     void *fake_stack;
@@ -111,8 +109,11 @@ void wd_fiber_free(struct wd_fiber *f)
     free(f);
 }
 
-/* Continues f until it yields; returns true when its function has returned. */
-static bool enter(struct wd_fiber *f)
+/*
+ * Continues f until it yields; returns true when its function has returned. The first time, first is the
+ * entry point made for its stack (its caller's local: a ucontext_t is nearly 1 KB, needed only to start).
+ */
+static bool enter(struct wd_fiber *f, const ucontext_t *first)
 {
     void *fake = NULL;
     current = f;
@@ -120,7 +121,7 @@ static bool enter(struct wd_fiber *f)
     if (_setjmp(f->back) == 0) {
         if (!f->entered) {
             f->entered = true;
-            setcontext(&f->first);
+            setcontext(first);
         }
         _longjmp(f->ctx, 1);
     }
@@ -134,20 +135,20 @@ bool wd_fiber_run(struct wd_fiber *f, void (*fn)(void *), void *arg)
     f->fn = fn;
     f->arg = arg;
     f->returned = false;
-    if (!f->made) {
-        getcontext(&f->first);
-        f->first.uc_stack.ss_sp = stack_base(f);
-        f->first.uc_stack.ss_size = stack_size(f);
-        f->first.uc_link = NULL; /* entry() never returns */
-        makecontext(&f->first, entry, 0);
-        f->made = true;
-    }
-    return enter(f);
+    if (f->entered)
+        return enter(f, NULL);
+    ucontext_t first;
+    getcontext(&first);
+    first.uc_stack.ss_sp = stack_base(f);
+    first.uc_stack.ss_size = stack_size(f);
+    first.uc_link = NULL; /* entry() never returns */
+    makecontext(&first, entry, 0);
+    return enter(f, &first);
 }
 
 bool wd_fiber_resume(struct wd_fiber *f)
 {
-    return enter(f);
+    return enter(f, NULL);
 }
 
 void wd_fiber_yield(void)
