@@ -504,9 +504,11 @@ static void push_task(struct wd_consumer *c, enum task_kind kind, size_t serial)
             c->list_rc = -1;
             c->list_err = err;
         } else {
+            struct item *it = slot(c, serial);
+            drop_err(c, it); /* a bad request's reason, kept for its dead-letter task */
             c->fallback_err = err;
-            slot(c, serial)->err = &c->fallback_err;
-            slot(c, serial)->outcome = ST_FAILED;
+            it->err = &c->fallback_err;
+            it->outcome = ST_FAILED;
         }
         c->done[c->done_len++] = serial;
         return;

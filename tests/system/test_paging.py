@@ -10,10 +10,12 @@ the run-on is the same code for both stores (the DynamoDB store's own calls do n
   run-on-s3          widgetd --once: the oracle judges the store, the bucket and the dead letters; and the
                      second ListObjectsV2 arrives before the last DELETE of a first-page request (a poll
                      that listed page by page would delete the whole first page first).
-  run-on-faults-s3   the same in daemon mode with 15 % of the calls reset or throttled, so that failed
-                     requests and their holds leave the batch while it runs on: drained, oracle judged.
+  run-on-faults-s3   the same in daemon mode with 15 % of the calls reset or throttled, and one
+                     first-page request's reads failing through two tries, so that failed requests and
+                     their holds leave the batch while it runs on: drained, oracle judged.
 """
 import os
+import random
 import sys
 import time
 
@@ -24,6 +26,7 @@ import wdtest  # noqa: E402
 COUNT = 2500
 SEED = 16
 PAGE = 1000
+ATTEMPTS = 3  # a call's attempts (lib/retry.c)
 
 
 def first_page_keys(requests):
@@ -76,8 +79,20 @@ def main():
                                    poll_interval_ms=100, poll_max_interval_ms=500, timeout_ms=5000,
                                    connect_timeout_ms=1000, calls_in_flight=64)
             log_path = os.path.join(h.workdir, "runon-faults-daemon.log")
-            with fx.FaultProxy(h.env["WD_S3_ENDPOINT"], service="s3", p=0.15, kinds=("reset", "throttle"),
-                               seed=h.args.seed, trace=True, name="paging-faults") as proxy:
+            # 15 % of all calls fail by chance; the GET of one first-page request fails for sure, for all
+            # attempts of its first two tries, so that a failed request's hold is always in the batch.
+            pinned, pinned_gets, rng = sorted(requests)[PAGE // 2], [0], random.Random(h.args.seed)
+
+            def fault(req):
+                method, path = req.start.split(" ")[:2]
+                if method == "GET" and path.split("?")[0].endswith("/" + pinned):
+                    pinned_gets[0] += 1
+                    return pinned_gets[0] <= 2 * ATTEMPTS
+                return rng.random() < 0.15
+
+            with fx.FaultProxy(h.env["WD_S3_ENDPOINT"], service="s3", p=1.0, match=fault,
+                               kinds=("reset", "throttle"), seed=h.args.seed, trace=True,
+                               name="paging-faults") as proxy:
                 d = fx.Daemon(h.widgetd, ["-c", conf], h.widgetd_env({"AWS_ENDPOINT_URL_S3": proxy.endpoint}),
                               log_path)
                 try:
@@ -95,9 +110,9 @@ def main():
             text = d.log()
             fx.check_log_clean(h, "daemon", text)
             counts = fx.parse_exit_line(text) or {}
-            h.check(injected > 0 and counts.get("failed", 0) > 0,
-                    "faults were injected (%d) and some requests failed and were tried again (%s failed attempts)"
-                    % (injected, counts.get("failed")))
+            h.check(injected > 0 and counts.get("failed", 0) >= 2 and pinned_gets[0] > 2 * ATTEMPTS,
+                    "faults were injected (%d) and requests failed and were tried again (%s failed; request %s "
+                    "read %d times)" % (injected, counts.get("failed"), pinned, pinned_gets[0]))
             fx.judge_state(h, "run on through faults", requests, bucket, store, store_name)
             check_run_on(h, trace, requests, bucket)
     h.finish()
