@@ -108,7 +108,6 @@ struct wd_consumer {
      */
     struct wd_order *order;
     bool polling, listing, listing_more, stopping, broken;
-    bool more;             /* the listing goes on past the batch, from cont_token or cont_after */
     char *cont_token;      /* the next page's continuation token */
     char *cont_after;      /* ... or the key to list after */
     bool list_failed;      /* the LIST task that just ended failed */
@@ -459,7 +458,12 @@ static void clear_continuation(struct wd_consumer *c)
     free(c->cont_token);
     free(c->cont_after);
     c->cont_token = c->cont_after = NULL;
-    c->more = false;
+}
+
+/* The listing goes on past the batch: from cont_token, or after cont_after (past the dead letters). */
+static bool more_to_list(const struct wd_consumer *c)
+{
+    return c->cont_token != NULL || c->cont_after != NULL;
 }
 
 static void clear_batch(struct wd_consumer *c)
@@ -576,7 +580,6 @@ static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_pol
     int rc = -1;
 
     c->cont_token = c->cont_after = NULL;
-    c->more = false;
     /* Page on only while the pages hold nothing to take (dead-letter or held keys), a few pages at most. */
     for (int pages = 0; pages < 8 && !stop && taken == 0; pages++) {
         struct wd_error lerr;
@@ -643,7 +646,6 @@ static int list_batch(struct wd_consumer *c, struct wd_http *http, struct wd_pol
         }
         if (taken > 0 && !stop) {
             /* The listing goes on from here when the batch has room again. */
-            c->more = true;
             c->cont_token = token;
             c->cont_after = start_after;
             token = start_after = NULL;
@@ -735,7 +737,7 @@ static void dispatch(struct wd_consumer *c)
      * short and the batch has room for a whole page: the page's end then costs no round trips. The LIST
      * task offers its keys in one go once its call is over, so the batch may run meanwhile.
      */
-    if (c->more && !c->listing_more && wd_order_unread(c->order) < (size_t)c->cfg.calls_in_flight &&
+    if (more_to_list(c) && !c->listing_more && wd_order_unread(c->order) < (size_t)c->cfg.calls_in_flight &&
         wd_order_room(c->order) >= (size_t)c->cfg.list_page && mono_now() - c->poll_start < RUN_ON_S) {
         c->listing_more = true;
         c->list_rc = 0;
