@@ -472,6 +472,16 @@ class Instance:
         """[(time, leadership, how, previous holder)] of every "now the leader" line."""
         return [(t,) + self.parse_role(m.group(0))[1:] for t, m in self.watch.find_all(LEADER_RE, since)]
 
+    def led_again(self, since):
+        """When this instance leads again after `since` (inf: never): the answer to its next lease acquisition
+        (a TransactWriteItems on the lease table), or its next "now the leader" line if that is read first.
+        A log line is timestamped when the test reads it, up to the watcher's lag later, and a new leadership's
+        first calls can reach the proxies before that."""
+        lines = [t for t, *_ in self.leader_lines(since)]
+        acquired = [r.t_done for r in self.records() if self.kind(r) == "lease" and r.op == "TransactWriteItems"
+                    and r.ok and r.t_done and r.t_done > since]
+        return min(lines[:1] + acquired, default=float("inf"))
+
     def wait_role(self, timeout, since=None):
         t, m = self.watch.wait(ROLE_RE, timeout, since, alive=self.alive)
         return (t, self.parse_role(m.group(0))) if m else (None, None)

@@ -279,8 +279,7 @@ def no_overlap(h, what, old, new, t_event):
     """The old leader's last request/store call is answered before the new leader's first one starts. t_event:
     when the old one's end began (SIGTERM, cut), while the new one stood by: the new one's calls from then on
     are its new leadership's; the old one's are those before, or after until it leads again."""
-    nxt = [t for t, *_ in old.leader_lines(t_event)]
-    old_calls = old.calls(until=nxt[0] if nxt else None)
+    old_calls = old.calls(until=old.led_again(t_event))
     new_calls = new.calls(since=t_event)
     if not old_calls or not new_calls:
         return h.check(False, "%s: both leaders made calls (old %d, new %d)" % (what, len(old_calls), len(new_calls)))

@@ -209,13 +209,7 @@ def case_sigstop(h, store, figures):
         prod.finish()
         # No store write of a deposed leader answered 2xx after it woke, until it leads again.
         for inst, t_wake in woke:
-            # It leads again from when its acquisition (a TransactWriteItems on the lease table) is answered.
-            # The "now the leader" line is timestamped when the test reads it, up to the log watcher's lag
-            # later, and the new leadership's first writes can reach the proxy before that (CI saw two).
-            nxt = [t for t, *_ in inst.leader_lines(t_wake)]
-            acquired = [r.t_done for r in inst.records() if inst.kind(r) == "lease" and r.op == "TransactWriteItems"
-                        and r.ok and r.t_done and r.t_done > t_wake]
-            until = min(nxt[:1] + acquired, default=float("inf"))
+            until = inst.led_again(t_wake)  # from its acquisition's answer (CI once saw its log line come late)
             bad = [r for r in inst.records() if inst.is_store_write(r) and r.ok and r.t_done and t_wake < r.t_done
                    and r.t < until]
             if bad:
