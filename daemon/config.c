@@ -34,7 +34,7 @@ void wd_config_defaults(struct wd_config *cfg)
         .dead_letter_prefix = strdup("dead-letter/"),
         .path_style = WD_PATH_STYLE_AUTO,
         .verify_tls = true,
-        .calls_in_flight = 256,
+        .calls_in_flight = 512,
         .poll_interval_ms = 100,
         .poll_max_interval_ms = 20000,
         .connect_timeout_ms = 3000,

@@ -182,7 +182,8 @@ static void swap_config(struct loop *l)
     }
     wd_log_set_level(l->svc->cfg.log_level);
     l->interval_us = (uint64_t)l->svc->cfg.poll_interval_ms * 1000;
-    wd_log(LOG_NOTICE, "configuration reloaded: requests bucket '%s', %s store '%s', %d calls in flight",
+    wd_log(LOG_NOTICE,
+           "configuration reloaded: requests bucket '%s', %s store '%s', at most %d calls in flight",
            l->svc->cfg.requests_bucket, l->svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb",
            l->svc->cfg.store_name, l->svc->cfg.calls_in_flight);
     wd_config_log_warnings(&l->svc->cfg, l->src->path);
@@ -495,7 +496,8 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
     sd_event_source_set_enabled(l.status, SD_EVENT_ON);
     l.rate_since = now_usec(&l);
 
-    wd_log(LOG_INFO, "widgetd %s started: requests bucket '%s', %s store '%s', %d calls in flight%s%s%s%s",
+    wd_log(LOG_INFO,
+           "widgetd %s started: requests bucket '%s', %s store '%s', at most %d calls in flight%s%s%s%s",
            WIDGETD_VERSION, l.svc->cfg.requests_bucket,
            l.svc->cfg.store_kind == WD_STORE_S3 ? "s3" : "dynamodb", l.svc->cfg.store_name,
            l.svc->cfg.calls_in_flight, once ? ", once" : "",
@@ -520,11 +522,15 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
                           l.calls_before[op]);
     struct wd_buf lease_calls = {0};
     wd_role_calls(&l.role, &lease_calls);
+    int limit, peak;
+    wd_consumer_calls(l.svc->consumer, &limit, &peak);
     wd_log(LOG_INFO,
            "exiting: %lu applied, %lu not found, %lu dead-lettered, %lu failed attempts, %lu retries, "
-           "%lu retries refused by the retry quota; calls: %s%s",
+           "%lu retries refused by the retry quota, at most %d calls in flight (limit %d of %d at the end); "
+           "calls: %s%s",
            l.report.applied, l.report.not_found, l.report.dead_lettered, l.report.failed, l.retries_before,
-           l.refusals_before, calls.data ? calls.data : "none", lease_calls.data ? lease_calls.data : "");
+           l.refusals_before, peak, limit, l.svc->cfg.calls_in_flight, calls.data ? calls.data : "none",
+           lease_calls.data ? lease_calls.data : "");
     wd_buf_free(&lease_calls);
     wd_buf_free(&calls);
 out:

@@ -15,6 +15,7 @@
 #include "escape.h"
 #include "fiber.h"
 #include "http_pool.h"
+#include "limit.h"
 #include "order.h"
 #include "s3_xml.h"
 #include "sigv4.h"
@@ -124,6 +125,10 @@ struct wd_consumer {
     struct item *items;
     size_t cap, base, end;
     size_t inflight;
+    /* How many tasks may run at once, adapted to the round trip (limit.h); each has one call at most. */
+    struct wd_limit limit;
+    int peak;     /* the most tasks at once since the limit was last told */
+    int peak_all; /* ... and over the consumer's life */
     /* Unreadable requests set aside by a marker, left in the bucket: never read again in this process
      * (sorted, for bsearch). */
     char **aside;
@@ -501,6 +506,10 @@ static void push_task(struct wd_consumer *c, enum task_kind kind, size_t serial)
 {
     struct wd_error err;
     c->inflight++;
+    if ((int)c->inflight > c->peak)
+        c->peak = (int)c->inflight;
+    if (c->peak > c->peak_all)
+        c->peak_all = c->peak;
     struct worker *w = take_worker(c, &err);
     if (w == NULL) {
         /* No worker, no call: the task fails at once, like a call that could not be sent. */
@@ -737,7 +746,7 @@ static void dispatch(struct wd_consumer *c)
      * short and the batch has room for a whole page: the page's end then costs no round trips. The LIST
      * task offers its keys in one go once its call is over, so the batch may run meanwhile.
      */
-    if (more_to_list(c) && !c->listing_more && wd_order_unread(c->order) < (size_t)c->cfg.calls_in_flight &&
+    if (more_to_list(c) && !c->listing_more && wd_order_unread(c->order) < (size_t)wd_limit_get(&c->limit) &&
         wd_order_room(c->order) >= (size_t)c->cfg.list_page && mono_now() - c->poll_start < RUN_ON_S) {
         c->listing_more = true;
         c->list_rc = 0;
@@ -810,6 +819,19 @@ int wd_consumer_start(struct wd_consumer *c, struct wd_error *err)
     return 0;
 }
 
+/* Tells the limit what the calls waited, and the scheduler how many tasks may run now. */
+static void adapt(struct wd_consumer *c)
+{
+    double sum;
+    unsigned long n;
+    wd_http_pool_take_waits(c->pool, &sum, &n);
+    wd_limit_report(&c->limit, mono_now(), sum, n, c->peak, (int)c->inflight);
+    c->peak = (int)c->inflight;
+    size_t tasks = (size_t)wd_limit_get(&c->limit);
+    /* Reads run ahead by a multiple of the tasks, which bounds the parsed requests held. */
+    wd_order_set_limits(c->order, tasks, tasks * 4);
+}
+
 /* Hands the finished tasks to the scheduler and starts what it lets go, until nothing more ends at once. */
 static void drive(struct wd_consumer *c)
 {
@@ -838,6 +860,7 @@ int wd_consumer_process(struct wd_consumer *c, bool *finished, struct wd_poll_st
     /* Moves the calls on; the workers whose call ended go on, and those whose task ended report. */
     if (wd_http_pool_run(c->pool, err) < 0)
         return -1;
+    adapt(c);
     drive(c);
     if (!c->polling || c->inflight > 0)
         return 0;
@@ -877,6 +900,12 @@ unsigned long wd_consumer_progress(const struct wd_consumer *c)
     return c->progress;
 }
 
+void wd_consumer_calls(const struct wd_consumer *c, int *limit, int *peak)
+{
+    *limit = wd_limit_get(&c->limit);
+    *peak = c->peak_all;
+}
+
 /* --- life cycle ---------------------------------------------------------------------------------- */
 
 struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct wd_aws *aws, wd_event_fn fn,
@@ -894,10 +923,11 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
         c->cfg.list_page = 1000;
     /* Room for two pages: the next one is listed while the last of this one runs. */
     c->cap = 2 * (size_t)c->cfg.list_page;
+    wd_limit_init(&c->limit, c->cfg.calls_in_flight, mono_now());
     struct wd_order_config oc = {
         .batch_max = c->cap,
-        .max_tasks = (size_t)c->cfg.calls_in_flight,
-        .read_ahead = (size_t)c->cfg.calls_in_flight * 4,
+        .max_tasks = (size_t)wd_limit_get(&c->limit),
+        .read_ahead = (size_t)wd_limit_get(&c->limit) * 4,
         .once = c->cfg.once,
         .hold_min_s = c->cfg.hold_min_s,
         .hold_max_s = c->cfg.hold_max_s,

@@ -24,7 +24,7 @@ struct wd_consumer_config {
     const char *dead_letter_prefix; /* "dead-letter/" */
     const struct wd_s3 *s3;         /* the requests bucket's S3 (and the S3 store's) */
     struct wd_store store;
-    int calls_in_flight; /* tasks at once, each with at most one call in flight */
+    int calls_in_flight; /* tasks at once at most, each with at most one call in flight (limit.h) */
     int list_page;       /* keys per ListObjectsV2 call, at most 1000 */
     bool once;           /* a request that failed stays untouched for the rest of the run */
     double hold_min_s;   /* daemon mode: first wait before a failed request is tried again */
@@ -93,5 +93,7 @@ bool wd_consumer_polling(const struct wd_consumer *c);
 
 /* Tasks finished so far (each a bounded sequence of calls): a watchdog's proof of progress. */
 unsigned long wd_consumer_progress(const struct wd_consumer *c);
+/* Tasks (calls) that may be in flight now, and the most that ever were. */
+void wd_consumer_calls(const struct wd_consumer *c, int *limit, int *peak);
 
 #endif

@@ -46,6 +46,8 @@ struct wd_http_pool {
     long transfers;       /* added to the multi handle and not yet removed */
     unsigned char *watch; /* by socket: 1 while curl watches it (parked sockets are 0) */
     size_t watch_cap;
+    double wait_sum_s; /* the waits of the calls answered since wd_http_pool_take_waits() */
+    unsigned long waits;
     bool running; /* inside wd_http_pool_run() */
     bool kicked;  /* the eventfd is readable */
 };
@@ -279,6 +281,16 @@ int wd_http_pool_run(struct wd_http_pool *p, struct wd_error *err)
                 continue;
             w->result = msg->data.result;
             w->done = true;
+            /* The call's wait, from its request sent to the answer's first byte: neither a connection's
+             * set-up (TCP, TLS) nor the transfer of a body, which say nothing of a queue. */
+            curl_off_t sent = 0, first = 0;
+            if (w->result == CURLE_OK &&
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRETRANSFER_TIME_T, &sent) == CURLE_OK &&
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_STARTTRANSFER_TIME_T, &first) == CURLE_OK &&
+                first >= sent) {
+                p->wait_sum_s += (double)(first - sent) / 1e6;
+                p->waits++;
+            }
             w->next = NULL;
             *tail = w;
             tail = &w->next;
@@ -309,6 +321,14 @@ out:
     p->running = false;
     rearm(p); /* what is still due: a kick or the timer brings the next run */
     return rc;
+}
+
+void wd_http_pool_take_waits(struct wd_http_pool *p, double *sum_s, unsigned long *n)
+{
+    *sum_s = p->wait_sum_s;
+    *n = p->waits;
+    p->wait_sum_s = 0;
+    p->waits = 0;
 }
 
 void wd_http_pool_wait(struct wd_http_pool *p, int timeout_ms)

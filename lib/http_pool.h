@@ -32,6 +32,12 @@ int wd_http_pool_fd(const struct wd_http_pool *p);
  */
 int wd_http_pool_run(struct wd_http_pool *p, struct wd_error *err);
 
+/*
+ * The calls answered since the last take: how many, and their waits (request sent to the answer's first
+ * byte) added up, in seconds. For the limit on calls in flight (limit.h).
+ */
+void wd_http_pool_take_waits(struct wd_http_pool *p, double *sum_s, unsigned long *n);
+
 /* Waits at most timeout_ms for wd_http_pool_fd() to become readable (for a drain without an event loop). */
 void wd_http_pool_wait(struct wd_http_pool *p, int timeout_ms);
 

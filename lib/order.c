@@ -296,6 +296,12 @@ size_t wd_order_room(const struct wd_order *o)
     return o->cfg.batch_max - o->n_items;
 }
 
+void wd_order_set_limits(struct wd_order *o, size_t max_tasks, size_t read_ahead)
+{
+    o->cfg.max_tasks = max_tasks > 0 ? max_tasks : 1;
+    o->cfg.read_ahead = read_ahead > 0 ? read_ahead : 1;
+}
+
 size_t wd_order_unread(const struct wd_order *o)
 {
     size_t limit = read_limit(o);

@@ -31,6 +31,10 @@ struct wd_order *wd_order_new(const struct wd_order_config *cfg, struct wd_error
 /* Accepts NULL. Forgets the holds too: a new scheduler (a reloaded service) starts without any. */
 void wd_order_free(struct wd_order *o);
 
+/* Changes max_tasks and read_ahead (each at least 1): tasks already running go on; no new one starts
+ * beyond the new counts. */
+void wd_order_set_limits(struct wd_order *o, size_t max_tasks, size_t read_ahead);
+
 /* Starts a new batch (a poll) at time now: the previous one is forgotten, long-expired holds dropped. */
 void wd_order_begin(struct wd_order *o, double now);
 /* Forgets the batch, keeping the holds: the poll is over. */

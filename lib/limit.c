@@ -1,0 +1,108 @@
+/* The adaptive limit on calls in flight (limit.h): a window of calls' waits decides each step. */
+#include "limit.h"
+
+/* A window is at least this many calls and at least one mean wait long (a step's effect takes that long
+ * to show), or whatever ended in a second when calls are few. */
+#define WINDOW_CALLS 16
+#define WINDOW_MIN_S 0.02
+#define WINDOW_MAX_S 1.0
+/* A mean wait up to this many times the wait without a queue is the round trip: more calls buy more. */
+#define TOLERANCE 2.0
+/* Growth once a queue shows; until then the limit doubles (a far region is found in a second or two). A
+ * queue shows from this many times the wait without one. */
+#define GROWTH 1.25
+#define SLOW_START_END 1.5
+/* Grow only when the limit was what held calls back: most of it was in use. */
+#define DEMAND 0.8
+/* How often the wait without a queue is measured again, at the least limit. */
+#define PROBE_S 30.0
+
+static void new_window(struct wd_limit *l, double now)
+{
+    l->win_start = now;
+    l->win_sum = 0;
+    l->win_n = 0;
+    l->win_peak = 0;
+}
+
+void wd_limit_init(struct wd_limit *l, int max, double now)
+{
+    *l = (struct wd_limit){0};
+    l->max = max < 1 ? 1 : max;
+    l->min = l->max < WD_LIMIT_MIN ? l->max : WD_LIMIT_MIN;
+    l->limit = l->min;
+    l->grown_only = true;
+    l->next_probe = now + PROBE_S;
+    new_window(l, now);
+}
+
+static void step(struct wd_limit *l, double mean, int peak)
+{
+    if (l->noload_s == 0 || mean < l->noload_s)
+        l->noload_s = mean;
+    double ratio = mean / l->noload_s;
+    if (ratio > SLOW_START_END)
+        l->grown_only = false;
+    if (ratio <= TOLERANCE) {
+        if (peak >= DEMAND * (double)wd_limit_get(l))
+            l->limit *= l->grown_only ? 2.0 : GROWTH;
+    } else {
+        /* In proportion: a queue twice as long as tolerated halves the limit, never more at once. */
+        double g = TOLERANCE / ratio;
+        l->limit *= g < 0.5 ? 0.5 : g;
+    }
+    if (l->limit > l->max)
+        l->limit = l->max;
+    if (l->limit < l->min)
+        l->limit = l->min;
+}
+
+void wd_limit_report(struct wd_limit *l, double now, double sum_s, unsigned long n, int peak, int inflight)
+{
+    if (l->min == l->max)
+        return; /* nothing to choose */
+    if (l->probing == 0 && l->noload_s > 0 && now >= l->next_probe) {
+        l->probing = 1;
+        l->saved = l->limit;
+        l->limit = l->min;
+    }
+    if (now < l->win_start)
+        return; /* settling after a step */
+    if (l->probing == 1) {
+        /* What ends now was sent under the old limit: the probe measures from when the least is in use. */
+        if (inflight > l->min)
+            return;
+        l->probing = 2;
+        new_window(l, now);
+        return;
+    }
+    l->win_sum += sum_s > 0 ? sum_s : 0;
+    l->win_n += n;
+    if (peak > l->win_peak)
+        l->win_peak = peak;
+    double span = now - l->win_start, least = l->last_mean > WINDOW_MIN_S ? l->last_mean : WINDOW_MIN_S;
+    if (l->win_n == 0 || !((l->win_n >= WINDOW_CALLS && span >= least) || span >= WINDOW_MAX_S))
+        return;
+    int before = wd_limit_get(l);
+    double mean = l->win_sum / (double)l->win_n;
+    if (mean < 1e-6)
+        mean = 1e-6; /* a clock too coarse to tell: the ratios below must stay finite */
+    if (l->probing == 2) {
+        l->noload_s = mean;
+        l->limit = l->saved;
+        l->probing = 0;
+        l->next_probe = now + PROBE_S;
+    } else {
+        step(l, mean, l->win_peak);
+    }
+    l->last_mean = mean;
+    new_window(l, now);
+    /* What ends in the next mean wait was sent under the old limit: the next window starts after it. */
+    if (wd_limit_get(l) != before)
+        l->win_start = now + mean;
+}
+
+int wd_limit_get(const struct wd_limit *l)
+{
+    return (int)l->limit;
+}
