@@ -3,12 +3,13 @@
  *
  * Calls in flight only buy throughput while they wait on the round trip; once they wait in a server's
  * queue, more of them only cost memory (a call is about 20 KB) and lengthen every call. The limit follows
- * that from the calls' waits (request sent to first byte of the answer): it doubles, then grows by a
- * quarter, while the mean wait of a window of calls stays within twice the wait without a queue, and
- * shrinks in proportion when the wait grows past that. The wait without a queue is the least window mean
- * seen, measured again every PROBE interval with the limit at its least for one window, so that it
- * follows a network path that got slower (after TCP Vegas and BBR's ProbeRTT). Near a region or against
- * a busy server the limit stays small; far from a region it grows to cover the round trip.
+ * that from the calls' waits (request sent to first byte of the answer), window by window: it doubles
+ * while the mean wait stays within 1.5 times the wait without a queue, then grows by a quarter while it
+ * stays within 3 times, and beyond that shrinks half way to what would bring it back (by a quarter at
+ * most). The wait without a queue is the least window mean seen, measured again every 30 s with the limit
+ * at its least for one window, so that it follows a network path that got slower (after TCP Vegas and
+ * BBR's ProbeRTT). Near a region or against a busy server the limit stays small; far from a region it
+ * grows to cover the round trip.
  *
  * A pure state machine: no clock, no I/O; the caller reports what ended and when (monotonic seconds).
  */
