@@ -470,6 +470,47 @@ static void test_in_flight_limit(void **state)
     wd_order_free(o);
 }
 
+/* The limits change while tasks run (the adaptive limit on calls in flight): a lower one lets nothing new
+ * start until the running tasks are under it, a higher one lets more start at once. */
+static void test_limits_change_while_running(void **state)
+{
+    (void)state;
+    struct wd_order *o = make(10, 3, 100, false);
+    const char *keys[] = {"0", "1", "2", "3", "4", "5"};
+    poll_keys(o, 0, keys, 6);
+    expect(o, R, 0);
+    expect(o, R, 1);
+    expect(o, R, 2);
+    expect_none(o);
+    wd_order_set_limits(o, 1, 100);
+    read_ok(o, 0, "W0");
+    read_ok(o, 1, "W1");
+    expect_none(o); /* one task runs, and one may */
+    read_ok(o, 2, "W2");
+    expect(o, A, 0);
+    expect_none(o);
+    wd_order_set_limits(o, 4, 100);
+    expect(o, A, 1);
+    expect(o, A, 2);
+    expect(o, R, 3);
+    expect_none(o);
+    wd_order_set_limits(o, 10, 2); /* reads at most 2 ahead of the first unfinished item */
+    done(o, 0);
+    done(o, 1);
+    done(o, 2);
+    read_ok(o, 3, "W3");
+    expect(o, A, 3);
+    expect(o, R, 4);
+    expect_none(o);               /* item 5 would be 2 ahead of item 3 */
+    wd_order_set_limits(o, 0, 0); /* taken as 1 and 1 */
+    done(o, 3);
+    expect_none(o);
+    read_ok(o, 4, "W4");
+    expect(o, A, 4);
+    expect_none(o);
+    wd_order_free(o);
+}
+
 /* Offers key to the running batch: it must be taken as item index. */
 static void offer_more(struct wd_order *o, const char *key, double now, size_t index)
 {
@@ -641,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_reload_starts_without_holds),
         cmocka_unit_test(test_read_ahead_window),
         cmocka_unit_test(test_in_flight_limit),
+        cmocka_unit_test(test_limits_change_while_running),
         cmocka_unit_test(test_overfull_listing),
         cmocka_unit_test(test_compact_runs_the_batch_on),
         cmocka_unit_test(test_compact_keeps_a_failed_widget_held),
