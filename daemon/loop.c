@@ -91,11 +91,14 @@ static void update_status(struct loop *l)
     bool trouble = r->episode_class != 0 || r->list_episode || l->creds.waiting;
     char role[WD_LEASE_NAME_MAX * 4 + 64];
     wd_role_status(&l->role, role, sizeof(role));
+    int in_flight, limit, peak;
+    wd_consumer_calls(l->svc->consumer, &in_flight, &limit, &peak);
     wd_notify_status(
         "%s%s%s: %lu applied, %lu not found, %lu dead-lettered, %lu failed, %lu retries; backlog %zu; "
-        "%.1f req/s; next poll in %llu ms%s%s%s",
+        "%.1f req/s; %d calls in flight (limit %d); next poll in %llu ms%s%s%s",
         role, role[0] ? ", " : "", state, r->applied, r->not_found, r->dead_lettered, r->failed,
-        total_retries(l), l->last_backlog, l->rate, (unsigned long long)(l->interval_us / 1000),
+        total_retries(l), l->last_backlog, l->rate, in_flight, limit,
+        (unsigned long long)(l->interval_us / 1000),
         l->svc->cfg.verify_tls ? "" : "; TLS NOT VERIFIED (verify_tls = no)", trouble ? "; " : "",
         trouble ? (l->creds.waiting ? l->creds.why : r->last_error) : "");
 }
@@ -522,8 +525,8 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
                           l.calls_before[op]);
     struct wd_buf lease_calls = {0};
     wd_role_calls(&l.role, &lease_calls);
-    int limit, peak;
-    wd_consumer_calls(l.svc->consumer, &limit, &peak);
+    int in_flight, limit, peak;
+    wd_consumer_calls(l.svc->consumer, &in_flight, &limit, &peak);
     wd_log(LOG_INFO,
            "exiting: %lu applied, %lu not found, %lu dead-lettered, %lu failed attempts, %lu retries, "
            "%lu retries refused by the retry quota, at most %d calls in flight (limit %d of %d at the end); "

@@ -900,8 +900,9 @@ unsigned long wd_consumer_progress(const struct wd_consumer *c)
     return c->progress;
 }
 
-void wd_consumer_calls(const struct wd_consumer *c, int *limit, int *peak)
+void wd_consumer_calls(const struct wd_consumer *c, int *now, int *limit, int *peak)
 {
+    *now = (int)c->inflight;
     *limit = wd_limit_get(&c->limit);
     *peak = c->peak_all;
 }

@@ -93,7 +93,8 @@ bool wd_consumer_polling(const struct wd_consumer *c);
 
 /* Tasks finished so far (each a bounded sequence of calls): a watchdog's proof of progress. */
 unsigned long wd_consumer_progress(const struct wd_consumer *c);
-/* Tasks (calls) that may be in flight now, and the most that ever were. */
-void wd_consumer_calls(const struct wd_consumer *c, int *limit, int *peak);
+/* Tasks (each with a call at most) in flight now, how many may be (the adaptive limit), the most that were.
+ */
+void wd_consumer_calls(const struct wd_consumer *c, int *now, int *limit, int *peak);
 
 #endif

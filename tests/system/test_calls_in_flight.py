@@ -46,12 +46,7 @@ class DelayProxy:
         return self
 
     def __exit__(self, *exc):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        wdtest.end_process(self.proc)
 
 
 def drain(h, requests, tag, calls_in_flight, delay_ms):

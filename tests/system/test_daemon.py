@@ -45,7 +45,7 @@ from notify_socket import NotifySocket  # noqa: E402
 READY_TIMEOUT = 20      # s from exec to READY=1 (ASan start-up included)
 STOP_BOUND = 30         # s from SIGTERM to exit
 DRAIN_TIMEOUT = 40      # s for a small batch loaded into a running daemon to be drained
-STATUS_WORDS = ("applied", "backlog", "req/s", "next poll")
+STATUS_WORDS = ("applied", "backlog", "req/s", "calls in flight (limit 8)", "next poll")
 DAEMONS = []            # every widgetd started here, killed at exit whatever happens
 
 

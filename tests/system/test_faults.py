@@ -384,13 +384,7 @@ class Sigv4Proxy:
             raise wdtest.HarnessError("own sigv4_proxy did not come up")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        wdtest.end_process(self.proc)
         self.log.close()
 
 

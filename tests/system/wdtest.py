@@ -104,6 +104,17 @@ def read_env_file(path):
     return env
 
 
+def end_process(proc, grace=10):
+    """SIGTERM to a helper process (a proxy), SIGKILL if it is still there after grace seconds; reaped."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def short(value, limit=160):
     """repr() of a value, cut to `limit` characters."""
     text = repr(value)
