@@ -7,8 +7,6 @@
 #include "consumer.h"
 
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -57,7 +55,7 @@ struct item {
     /*
      * Results, written by the worker that ran the item's task. err is allocated when a task starts and
      * freed once its outcome is reported, unless a later task needs it (a bad request's reason): few
-     * items hold one at a time, so a batch of two pages stays small.
+     * items hold one at a time, so the batch stays small.
      */
     struct wd_error *err;           /* or &fallback_err, not owned */
     struct wd_apply_result applied; /* what the store did besides storing the effect */
@@ -922,8 +920,14 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
         c->cfg.calls_in_flight = 1;
     if (c->cfg.list_page < 1 || c->cfg.list_page > 1000)
         c->cfg.list_page = 1000;
-    /* Room for two pages: the next one is listed while the last of this one runs. */
-    c->cap = 2 * (size_t)c->cfg.list_page;
+    /*
+     * Room for what the reads may run ahead (4 x the calls in flight, from the oldest unfinished item), the
+     * rest of this page and the next one: the next page is listed while this one's last reads run, so a
+     * page's end costs no round trip. Two pages alone were too few at 512 calls in flight with 100 ms each
+     * way: the items between the oldest unfinished one and the reads filled half the batch, the next page
+     * waited for them, and the calls in flight drained to nothing at every page.
+     */
+    c->cap = 2 * (size_t)c->cfg.list_page + 4 * (size_t)c->cfg.calls_in_flight;
     wd_limit_init(&c->limit, c->cfg.calls_in_flight, mono_now());
     struct wd_order_config oc = {
         .batch_max = c->cap,

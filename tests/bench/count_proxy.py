@@ -25,24 +25,28 @@ Control endpoints (handled locally, never forwarded):
   GET /__count/brief   -> the same without list_times (cheap enough to poll several times a second)
   GET /__count/reset   -> the counts before the reset, then zero
 
+One thread, one asyncio event loop: a connection costs two sockets and two coroutines' state, not a
+thread (the thread-per-connection version it replaces, with 500 connections at 100 ms each way, spent
+1.3 ms of CPU a request handing the interpreter lock between threads, twice what it spent with 100, and
+so measured its own cost as the consumer's).
+
 Usage: count_proxy.py --port 0 --upstream-port N [--upstream-host 127.0.0.1]
 Prints "count_proxy listening on 127.0.0.1:PORT" once bound. Python standard library only.
 """
 import argparse
+import asyncio
 import json
+import resource
 import signal
 import socket
 import sys
-import threading
 import time
 from collections import deque
 
-HOP = (b"connection", b"keep-alive", b"proxy-connection")
-
-
 class Counts:
+    """One event loop thread updates and reads these: no lock."""
+
     def __init__(self):
-        self.lock = threading.Lock()
         self.zero()
 
     def zero(self):
@@ -50,24 +54,22 @@ class Counts:
         self.list_times = deque(maxlen=100000)
 
     def add(self, op, status, bucket):
-        with self.lock:
-            k = "%s %s" % (bucket, op)
-            self.by_bucket_op[k] = self.by_bucket_op.get(k, 0) + 1
-            self.total += 1
-            self.by_op[op] = self.by_op.get(op, 0) + 1
-            k = "%s %s" % (op, status)
-            self.by_op_status[k] = self.by_op_status.get(k, 0) + 1
-            if op == "LIST":
-                self.list_times.append(time.time())
+        k = "%s %s" % (bucket, op)
+        self.by_bucket_op[k] = self.by_bucket_op.get(k, 0) + 1
+        self.total += 1
+        self.by_op[op] = self.by_op.get(op, 0) + 1
+        k = "%s %s" % (op, status)
+        self.by_op_status[k] = self.by_op_status.get(k, 0) + 1
+        if op == "LIST":
+            self.list_times.append(time.time())
 
     def snapshot(self, reset=False, brief=False):
-        with self.lock:
-            snap = {"total": self.total, "by_op": dict(self.by_op), "by_op_status": dict(self.by_op_status),
-                    "by_bucket_op": dict(self.by_bucket_op), "now": time.time()}
-            if not brief:
-                snap["list_times"] = list(self.list_times)
-            if reset:
-                self.zero()
+        snap = {"total": self.total, "by_op": dict(self.by_op), "by_op_status": dict(self.by_op_status),
+                "by_bucket_op": dict(self.by_bucket_op), "now": time.time()}
+        if not brief:
+            snap["list_times"] = list(self.list_times)
+        if reset:
+            self.zero()
         return snap
 
 
@@ -102,16 +104,17 @@ class Closed(Exception):
     pass
 
 
-def read_head(f):
-    """(start line, [(name lower, raw line)]) of one HTTP message head, or raises Closed at EOF."""
-    line = f.readline(65537)
+async def read_head(f):
+    """(start line, [(name lower, raw line)]) of one HTTP message head, or raises Closed at EOF. A line
+    longer than the reader's limit (64 KiB) raises ValueError."""
+    line = await f.readline()
     while line in (b"\r\n", b"\n"):   # tolerate stray CRLF between messages
-        line = f.readline(65537)
+        line = await f.readline()
     if not line:
         raise Closed()
     headers = []
     while True:
-        h = f.readline(65537)
+        h = await f.readline()
         if not h:
             raise Closed()
         if h in (b"\r\n", b"\n"):
@@ -128,50 +131,48 @@ def header_value(headers, name):
     return None
 
 
-def relay_body(src, dst, headers, no_body=False, to_eof=False):
-    """Copies one message body from the file src to the socket dst (Content-Length, chunked, or to EOF)."""
+async def copy_exactly(src, dst, left):
+    while left:
+        chunk = await src.read(min(left, 65536))
+        if not chunk:
+            raise Closed()
+        dst.write(chunk)
+        left -= len(chunk)
+        await dst.drain()     # flow control: returns at once unless the destination's buffer is full
+
+
+async def relay_body(src, dst, headers, no_body=False, to_eof=False):
+    """Copies one message body from the reader src to the writer dst (Content-Length, chunked, or to EOF)."""
     if no_body:
         return
     te = header_value(headers, b"transfer-encoding")
     if te is not None and b"chunked" in te.lower():
         while True:
-            line = src.readline(65537)
+            line = await src.readline()
             if not line:
                 raise Closed()
-            dst.sendall(line)
+            dst.write(line)
             size = int(line.split(b";", 1)[0].strip() or b"0", 16)
             if size == 0:
                 while True:   # trailers up to the empty line
-                    t = src.readline(65537)
+                    t = await src.readline()
                     if not t:
                         raise Closed()
-                    dst.sendall(t)
+                    dst.write(t)
                     if t in (b"\r\n", b"\n"):
                         return
-            left = size + 2   # data + CRLF
-            while left:
-                chunk = src.read(min(left, 65536))
-                if not chunk:
-                    raise Closed()
-                dst.sendall(chunk)
-                left -= len(chunk)
-        return
+            await copy_exactly(src, dst, size + 2)   # data + CRLF
     cl = header_value(headers, b"content-length")
     if cl is not None:
-        left = int(cl)
-        while left:
-            chunk = src.read(min(left, 65536))
-            if not chunk:
-                raise Closed()
-            dst.sendall(chunk)
-            left -= len(chunk)
+        await copy_exactly(src, dst, int(cl))
         return
     if to_eof:
         while True:
-            chunk = src.read1(65536)
+            chunk = await src.read(65536)
             if not chunk:
                 return
-            dst.sendall(chunk)
+            dst.write(chunk)
+            await dst.drain()
 
 
 def control(client, target):
@@ -184,62 +185,78 @@ def control(client, target):
     else:
         return False
     data = (json.dumps(body) + "\n").encode()
-    client.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                   % len(data) + data)
+    client.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                 % len(data) + data)
     return True
 
 
-def serve(client):
-    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    cf = client.makefile("rb", buffering=65536)
-    up = uf = None
+def nodelay(writer):
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+async def serve(cr, cw):
+    """One client connection: its requests one after another, each over the same upstream connection."""
+    nodelay(cw)
+    ur = uw = None
     try:
         while True:
-            line, headers = read_head(cf)
+            line, headers = await read_head(cr)
             try:
                 method, target, _ = line.split(b" ", 2)
             except ValueError:
                 return
-            if method == b"GET" and target.startswith(b"/__count/") and control(client, target):
+            if method == b"GET" and target.startswith(b"/__count/") and control(cw, target):
+                await cw.drain()
                 continue
             names = set(n for n, _ in headers)
             expect = header_value(headers, b"expect")
-            if up is None:
-                up = socket.create_connection(UPSTREAM)
-                up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                uf = up.makefile("rb", buffering=65536)
-            head = [line] + [raw for n, raw in headers if n != b"expect"] + [b"\r\n"]
-            up.sendall(b"".join(head))
+            if uw is None:
+                ur, uw = await asyncio.open_connection(*UPSTREAM, limit=65537)
+                nodelay(uw)
+            uw.write(b"".join([line] + [raw for n, raw in headers if n != b"expect"] + [b"\r\n"]))
             if expect is not None and expect.lower() == b"100-continue":
-                client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-            relay_body(cf, up, headers)
+                cw.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await relay_body(cr, uw, headers)
+            await uw.drain()
             # the response (skipping any 1xx the upstream sends on its own)
             while True:
-                sline, sheaders = read_head(uf)
+                sline, sheaders = await read_head(ur)
                 status = int(sline.split(b" ", 2)[1])
                 if 100 <= status < 200:
                     continue
                 break
-            client.sendall(sline + b"".join(raw for _, raw in sheaders) + b"\r\n")
+            cw.write(sline + b"".join(raw for _, raw in sheaders) + b"\r\n")
             conn_hdr = (header_value(sheaders, b"connection") or b"").lower()
             no_body = method == b"HEAD" or status in (204, 304)
             close_after = b"close" in conn_hdr or b"close" in (header_value(headers, b"connection") or b"").lower()
             has_len = header_value(sheaders, b"content-length") is not None or \
                 header_value(sheaders, b"transfer-encoding") is not None
-            relay_body(uf, client, sheaders, no_body=no_body, to_eof=not has_len)
+            await relay_body(ur, cw, sheaders, no_body=no_body, to_eof=not has_len)
+            await cw.drain()
             bucket = target.partition(b"?")[0].lstrip(b"/").split(b"/", 1)[0].decode("utf-8", "replace")
             COUNTS.add(classify(method, target, names), status, bucket)
             if close_after or (not no_body and not has_len):
                 return
-    except (Closed, OSError, ValueError):
+    except (Closed, OSError, ValueError, IndexError, asyncio.IncompleteReadError):
         return
     finally:
-        for s in (up, client):
-            if s is not None:
-                try:
-                    s.close()
-                except OSError:
-                    pass
+        for w in (uw, cw):
+            if w is not None:
+                w.close()
+
+
+async def listen(args):
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    loop.add_signal_handler(signal.SIGTERM, stop.set_result, None)
+    loop.add_signal_handler(signal.SIGINT, stop.set_result, None)
+    server = await asyncio.start_server(serve, args.host, args.port, limit=65537, backlog=4096,
+                                        reuse_address=True)
+    print("count_proxy listening on %s:%d" % server.sockets[0].getsockname()[:2], flush=True)
+    await stop
+    server.close()
 
 
 def main():
@@ -253,17 +270,11 @@ def main():
     if args.host not in ("127.0.0.1", "localhost") or args.upstream_host not in ("127.0.0.1", "localhost"):
         sys.exit("count_proxy: loopback only")
     UPSTREAM = (args.upstream_host, args.upstream_port)
-    sys.setswitchinterval(0.0002)   # 32 connection threads: hand the GIL over quickly (default 5 ms)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((args.host, args.port))
-    ls.listen(512)
-    print("count_proxy listening on %s:%d" % ls.getsockname(), flush=True)
-    while True:
-        c, _ = ls.accept()
-        threading.Thread(target=serve, args=(c,), daemon=True).start()
-
+    # two sockets per connection: a thousand calls in flight need more than the usual 1024 descriptors
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    asyncio.run(listen(args))
 
 if __name__ == "__main__":
     main()

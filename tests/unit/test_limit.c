@@ -126,8 +126,9 @@ static void test_settles_against_a_busy_server(void **state)
 }
 
 /*
- * A window needs 16 calls and one mean wait of time, or a second. After a step, what ends within one mean
- * wait was sent under the old limit and is not counted.
+ * A window needs 16 calls and one mean wait of time, or a second. In slow start the next window starts
+ * at once; after a later step, what ends within one mean wait was sent under the old limit and is not
+ * counted.
  */
 static void test_window(void **state)
 {
@@ -137,19 +138,25 @@ static void test_window(void **state)
     wd_limit_report(&l, 0.5, 15 * 0.2, 15, 16, 16);
     assert_int_equal(wd_limit_get(&l), 16); /* 15 calls */
     wd_limit_report(&l, 0.5, 0.2, 1, 16, 16);
-    assert_int_equal(wd_limit_get(&l), 32); /* 16; the next window starts at 0.7 */
-    wd_limit_report(&l, 0.65, 16 * 5.0, 16, 32, 32);
-    assert_int_equal(wd_limit_get(&l), 32); /* not counted: a queue it would show is gone */
-    wd_limit_report(&l, 0.8, 16 * 0.2, 16, 32, 32);
-    assert_int_equal(wd_limit_get(&l), 32); /* 16 calls, but half a mean wait */
-    wd_limit_report(&l, 0.95, 0, 0, 32, 32);
+    assert_int_equal(wd_limit_get(&l), 32); /* 16; slow start: the next window starts now */
+    wd_limit_report(&l, 0.65, 16 * 0.2, 16, 32, 32);
+    assert_int_equal(wd_limit_get(&l), 32); /* 16 calls, but less than a mean wait */
+    wd_limit_report(&l, 0.75, 0, 0, 32, 32);
     assert_int_equal(wd_limit_get(&l), 64); /* a whole one */
-    wd_limit_report(&l, 1.2, 0.2, 1, 64, 64);
-    assert_int_equal(wd_limit_get(&l), 64);
-    wd_limit_report(&l, 2.2, 0, 0, 64, 64);
-    assert_int_equal(wd_limit_get(&l), 128); /* a second: one call is enough */
-    wd_limit_report(&l, 5, 0, 0, 128, 128);
-    assert_int_equal(wd_limit_get(&l), 128); /* nothing ended: nothing to learn */
+    wd_limit_report(&l, 1.0, 16 * 0.4, 16, 64, 64);
+    assert_int_equal(wd_limit_get(&l), 80); /* a queue shows: slow start is over; the next window at 1.4 */
+    wd_limit_report(&l, 1.3, 16 * 5.0, 16, 80, 80);
+    assert_int_equal(wd_limit_get(&l), 80); /* not counted: a queue it would show is gone */
+    wd_limit_report(&l, 1.5, 16 * 0.4, 16, 80, 80);
+    assert_int_equal(wd_limit_get(&l), 80); /* 16 calls, but a quarter of a mean wait */
+    wd_limit_report(&l, 1.8, 0, 0, 80, 80);
+    assert_int_equal(wd_limit_get(&l), 100); /* a whole one; the next window at 2.2 */
+    wd_limit_report(&l, 2.3, 0.4, 1, 100, 100);
+    assert_int_equal(wd_limit_get(&l), 100);
+    wd_limit_report(&l, 3.2, 0, 0, 100, 100);
+    assert_int_equal(wd_limit_get(&l), 125); /* a second: one call is enough */
+    wd_limit_report(&l, 6, 0, 0, 125, 125);
+    assert_int_equal(wd_limit_get(&l), 125); /* nothing ended: nothing to learn */
 }
 
 /* Waits too short for the clock still give finite ratios. */
