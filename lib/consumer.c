@@ -7,6 +7,8 @@
 #include "consumer.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,6 +26,8 @@
  * end (a reload, STATUS=, failed requests tried again) waits no longer than that under a backlog.
  */
 #define RUN_ON_S 15.0
+/* Reads run ahead of the oldest unfinished request by this many times the tasks that may run. */
+#define READ_AHEAD_PER_TASK 4
 #define MAX_REASON 1024
 /* S3's limits: a key of at most 1,024 bytes; user metadata of at most 2 KB, names and values together. */
 #define MAX_S3_KEY 1024
@@ -827,7 +831,7 @@ static void adapt(struct wd_consumer *c)
     c->peak = (int)c->inflight;
     size_t tasks = (size_t)wd_limit_get(&c->limit);
     /* Reads run ahead by a multiple of the tasks, which bounds the parsed requests held. */
-    wd_order_set_limits(c->order, tasks, tasks * 4);
+    wd_order_set_limits(c->order, tasks, tasks * READ_AHEAD_PER_TASK);
 }
 
 /* Hands the finished tasks to the scheduler and starts what it lets go, until nothing more ends at once. */
@@ -920,19 +924,14 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
         c->cfg.calls_in_flight = 1;
     if (c->cfg.list_page < 1 || c->cfg.list_page > 1000)
         c->cfg.list_page = 1000;
-    /*
-     * Room for what the reads may run ahead (4 x the calls in flight, from the oldest unfinished item), the
-     * rest of this page and the next one: the next page is listed while this one's last reads run, so a
-     * page's end costs no round trip. Two pages alone were too few at 512 calls in flight with 100 ms each
-     * way: the items between the oldest unfinished one and the reads filled half the batch, the next page
-     * waited for them, and the calls in flight drained to nothing at every page.
-     */
-    c->cap = 2 * (size_t)c->cfg.list_page + 4 * (size_t)c->cfg.calls_in_flight;
+    /* The next page is listed while this one's last reads run, at the most calls in flight too. */
+    size_t most = (size_t)c->cfg.calls_in_flight;
+    c->cap = wd_order_batch_for((size_t)c->cfg.list_page, most, most * READ_AHEAD_PER_TASK);
     wd_limit_init(&c->limit, c->cfg.calls_in_flight, mono_now());
     struct wd_order_config oc = {
         .batch_max = c->cap,
         .max_tasks = (size_t)wd_limit_get(&c->limit),
-        .read_ahead = (size_t)wd_limit_get(&c->limit) * 4,
+        .read_ahead = (size_t)wd_limit_get(&c->limit) * READ_AHEAD_PER_TASK,
         .once = c->cfg.once,
         .hold_min_s = c->cfg.hold_min_s,
         .hold_max_s = c->cfg.hold_max_s,

@@ -289,6 +289,17 @@ size_t wd_order_compact(struct wd_order *o)
     return cut;
 }
 
+size_t wd_order_batch_for(size_t page, size_t max_tasks, size_t read_ahead)
+{
+    /*
+     * Two pages alone were too few at 512 calls in flight with 100 ms each way: the items between the
+     * oldest unfinished one and the reads filled half the batch, the next page waited for them, and the
+     * calls in flight drained to nothing at every page's end.
+     */
+    size_t behind = max_tasks + read_ahead;
+    return page + (behind > page ? behind : page);
+}
+
 size_t wd_order_room(const struct wd_order *o)
 {
     if (o->read_stop != NO_ITEM)

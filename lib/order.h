@@ -26,6 +26,13 @@ struct wd_order_config {
     double hold_max_s; /* longest wait; a hold expired for twice this long is forgotten */
 };
 
+/*
+ * The batch_max that lets a batch take the next page of `page` keys as soon as fewer than max_tasks items
+ * are left unread, however far (up to read_ahead) the reads ran past its oldest unfinished item: what
+ * stays in the batch then is at most read_ahead + max_tasks - 1 items. Two pages at the least.
+ */
+size_t wd_order_batch_for(size_t page, size_t max_tasks, size_t read_ahead);
+
 /* Copies cfg. Returns NULL with err when out of memory or when a count in cfg is 0. */
 struct wd_order *wd_order_new(const struct wd_order_config *cfg, struct wd_error *err);
 /* Accepts NULL. Forgets the holds too: a new scheduler (a reloaded service) starts without any. */

@@ -561,6 +561,53 @@ static void test_compact_runs_the_batch_on(void **state)
     wd_order_free(o);
 }
 
+/*
+ * The batch of wd_order_batch_for() takes the next page once fewer than max_tasks items are unread, even
+ * when the reads ran read_ahead past an oldest item that is still running. Two pages (8 here) would have
+ * had no room at all: the calls in flight would drain before the next page could join.
+ */
+static void test_batch_for_takes_the_next_page(void **state)
+{
+    (void)state;
+    const size_t page = 4, max_tasks = 3, read_ahead = 6;
+    size_t batch = wd_order_batch_for(page, max_tasks, read_ahead);
+    assert_int_equal(batch, 13);
+    assert_int_equal(wd_order_batch_for(1000, 8, 32), 2000); /* two pages at the least */
+    struct wd_order *o = make(batch, max_tasks, read_ahead, false);
+    const char *keys[] = {"0", "1", "2", "3"};
+    poll_keys(o, 0, keys, 4);
+    read_all(o, (const char *[]){"W0", "W1", "W2"}, 3);
+    expect(o, A, 0); /* item 0's apply runs on through what follows */
+    expect(o, A, 1);
+    expect(o, A, 2);
+    done(o, 1);
+    done(o, 2);
+    expect(o, R, 3);
+    read_ok(o, 3, "W3");
+    expect(o, A, 3);
+    done(o, 3);
+    assert_int_equal(wd_order_unread(o), 0); /* the next page joins */
+    assert_true(wd_order_room(o) >= page);
+    const char *more[] = {"4", "5", "6", "7"};
+    for (size_t i = 0; i < 4; i++)
+        offer_more(o, more[i], 0, 4 + i);
+    expect(o, R, 4);
+    expect(o, R, 5);
+    expect_none(o); /* item 6 would be 6 ahead of item 0 */
+    read_all_from(o, 4, (const char *[]){"W4", "W5"}, 2);
+    expect(o, A, 4);
+    expect(o, A, 5);
+    done(o, 4);
+    done(o, 5);
+    assert_int_equal(wd_order_unread(o), 2);  /* fewer than max_tasks: the page after joins now */
+    assert_int_equal(wd_order_compact(o), 0); /* item 0 still runs: nothing leaves */
+    assert_true(wd_order_room(o) >= page);
+    done(o, 0);
+    assert_int_equal(wd_order_compact(o), 6);
+    assert_int_equal(wd_order_room(o), batch - 2);
+    wd_order_free(o);
+}
+
 static void test_compact_keeps_a_failed_widget_held(void **state)
 {
     (void)state;
@@ -685,6 +732,7 @@ int main(void)
         cmocka_unit_test(test_limits_change_while_running),
         cmocka_unit_test(test_overfull_listing),
         cmocka_unit_test(test_compact_runs_the_batch_on),
+        cmocka_unit_test(test_batch_for_takes_the_next_page),
         cmocka_unit_test(test_compact_keeps_a_failed_widget_held),
         cmocka_unit_test(test_compact_keeps_a_chain_behind_a_failure),
         cmocka_unit_test(test_compact_after_a_failed_read),
