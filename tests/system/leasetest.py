@@ -613,8 +613,7 @@ class Cluster:
         return [k for k in self.h.list_keys(self.bucket, self.prefix or "") if not k.startswith(wdtest.DEAD_PREFIX)]
 
     def any_left(self):
-        r = self.h._client_for(self.bucket).list_objects_v2(Bucket=self.bucket, Prefix=self.prefix or "", MaxKeys=3)
-        return any(not o["Key"].startswith(wdtest.DEAD_PREFIX) for o in r.get("Contents", []))
+        return self.h.any_request_left(self.bucket, self.prefix or "")
 
     def wait_drained(self, timeout):
         return fx.wait_until(lambda: not self.any_left(), timeout, 0.25)

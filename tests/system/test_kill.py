@@ -37,12 +37,6 @@ def max_delay(total, done, run_time, kills_left):
     return max(0.3, min(2.0, 0.6 * max(total - done, 0) / rate / kills_left))
 
 
-def any_left(h, bucket):
-    """True when a request key is left (one cheap LIST: the keys are digits, which sort before dead-letter/)."""
-    r = h.s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
-    return any(not o["Key"].startswith(wdtest.DEAD_PREFIX) for o in r.get("Contents", []))
-
-
 def main():
     h = wdtest.Harness(__doc__, extra_args=lambda p: (
         p.add_argument("--count", type=int, default=COUNT), p.add_argument("--kills", type=int, default=KILLS),
@@ -100,7 +94,7 @@ def main():
                       % (runs, "--once" if once else "daemon", "killed" if rc is None else "exit %s" % rc,
                          time.monotonic() - d.t0, done), flush=True)
                 applied_per_run.append(done)
-                if not any_left(h, bucket):
+                if not h.any_request_left(bucket):
                     break
             t_kills = time.monotonic() - t0
             s3proxy.stop()

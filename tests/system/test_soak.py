@@ -48,12 +48,6 @@ def main():
     h.finish()
 
 
-def any_left(h, bucket):
-    """True when a request key is left (one cheap LIST: the keys are digits, which sort before dead-letter/)."""
-    r = h.s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
-    return any(not o["Key"].startswith(wdtest.DEAD_PREFIX) for o in r.get("Contents", []))
-
-
 def soak(h, store):
     t_case = time.monotonic()
     requests = fx.mixed_requests(h.shared_dir, h.args.count, h.args.seed, bad_every=500)
@@ -83,7 +77,7 @@ def soak(h, store):
                 samples.append((now, fds, rss_kb(d.pid)))
             if now - last_check >= 3:
                 last_check = now
-                if not any_left(h, bucket):
+                if not h.any_request_left(bucket):
                     drained = True
                     break
             if now > h.args.timeout:

@@ -576,6 +576,26 @@ class Harness:
                 return keys
             token = r["NextContinuationToken"]
 
+    def any_request_left(self, bucket, prefix=""):
+        """True when a request key (not a dead letter) is left under prefix, with one short LIST; for polling
+        while widgetd runs (request keys in the tests sort before dead-letter/).
+
+        s3rver answers 500 to a listing that races a DELETE: its directory walk stats a file just deleted, or
+        every key of a full page vanished before it read their metadata (it then fails building the
+        continuation token). That says nothing about what is left; the walk sees the survivors when asked
+        again, so a 500 is asked again here (boto3's own five attempts come in a burst that a run deleting
+        the lowest keys can fail every time). 100 keys, not 1: the keys widgetd is deleting are the lowest."""
+        client = self._client_for(bucket)
+        for attempt in range(10):
+            try:
+                r = client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=100)
+            except ClientError as e:
+                if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 500 or attempt == 9:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            return any(not o["Key"].startswith(DEAD_PREFIX) for o in r.get("Contents", []))
+
     # ----- widgetd -----
 
     def widgetd_env(self, overrides=None, drop=()):
