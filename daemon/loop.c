@@ -37,6 +37,7 @@ struct loop {
     unsigned long calls_before[WD_OP_COUNT]; /* calls of services replaced by reloads */
     unsigned long retries_before;
     unsigned long refusals_before;
+    unsigned long throttled_before; /* attempts answered with a throttling error */
 
     sd_event_source *timer, *io, *watchdog, *status;
 
@@ -149,6 +150,7 @@ static void fold_counters(struct loop *l)
         l->calls_before[op] += st.calls[op];
     l->retries_before += st.retries;
     l->refusals_before += st.quota_refusals;
+    l->throttled_before += st.throttled;
 }
 
 static int on_pipeline(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -527,13 +529,14 @@ int wd_loop_run(struct wd_config *cfg, const struct wd_config_sources *src, bool
     wd_role_calls(&l.role, &lease_calls);
     int in_flight, limit, peak;
     wd_consumer_calls(l.svc->consumer, &in_flight, &limit, &peak);
-    wd_log(LOG_INFO,
-           "exiting: %lu applied, %lu not found, %lu dead-lettered, %lu failed attempts, %lu retries, "
-           "%lu retries refused by the retry quota, at most %d calls in flight (limit %d of %d at the end); "
-           "calls: %s%s",
-           l.report.applied, l.report.not_found, l.report.dead_lettered, l.report.failed, l.retries_before,
-           l.refusals_before, peak, limit, l.svc->cfg.calls_in_flight, calls.data ? calls.data : "none",
-           lease_calls.data ? lease_calls.data : "");
+    wd_log(
+        LOG_INFO,
+        "exiting: %lu applied, %lu not found, %lu dead-lettered, %lu failed attempts, %lu retries, "
+        "%lu retries refused by the retry quota, %lu throttled answers, at most %d calls in flight (limit %d "
+        "of %d at the end); calls: %s%s",
+        l.report.applied, l.report.not_found, l.report.dead_lettered, l.report.failed, l.retries_before,
+        l.refusals_before, l.throttled_before, peak, limit, l.svc->cfg.calls_in_flight,
+        calls.data ? calls.data : "none", lease_calls.data ? lease_calls.data : "");
     wd_buf_free(&lease_calls);
     wd_buf_free(&calls);
 out:

@@ -31,6 +31,7 @@ struct wd_aws {
     atomic_ulong retries;             /* attempts after the first */
     atomic_ulong attempts_done;       /* attempts that ended, answered or not: proof of progress */
     atomic_ulong quota_refusals;      /* retries refused because the retry quota was empty */
+    atomic_ulong throttled;           /* attempts answered with a throttling error */
     struct wd_retry_quota quota[2];   /* per endpoint: [0] S3, [1] DynamoDB */
     atomic_long skew_s;               /* see struct wd_aws_stats */
     struct signing_key_cache keys[2]; /* [0] S3, [1] DynamoDB */
@@ -146,6 +147,7 @@ void wd_aws_stats_get(const struct wd_aws *aws, struct wd_aws_stats *out)
     out->retries = atomic_load(&aws->retries);
     out->attempts_done = atomic_load(&aws->attempts_done);
     out->quota_refusals = atomic_load(&aws->quota_refusals);
+    out->throttled = atomic_load(&aws->throttled);
     out->clock_skew_s = atomic_load(&aws->skew_s);
 }
 
@@ -296,6 +298,8 @@ int wd_aws_call(struct wd_aws *aws, struct wd_http *http, const struct wd_aws_ca
             wd_retry_quota_success(quota, cost);
             return 0;
         }
+        if (err->cls == WD_ERR_THROTTLED)
+            atomic_fetch_add(&aws->throttled, 1);
         long offset;
         /*
          * Judged against the time this attempt was signed with, not the clock now: another worker may

@@ -61,6 +61,7 @@ struct wd_aws_stats {
     unsigned long retries;            /* attempts after the first */
     unsigned long attempts_done;      /* attempts that ended, answered or not: proof of progress */
     unsigned long quota_refusals;     /* retries refused because the retry quota was empty */
+    unsigned long throttled;          /* attempts answered with a throttling error: the limit backs off */
     /*
      * Seconds the servers' clocks are ahead of ours, learnt from the Date header of a response that
      * refused a signature as too old or too new. Every signature uses time(NULL) + clock_skew_s.

@@ -129,8 +129,9 @@ struct wd_consumer {
     size_t inflight;
     /* How many tasks may run at once, adapted to the round trip (limit.h); each has one call at most. */
     struct wd_limit limit;
-    int peak;     /* the most tasks at once since the limit was last told */
-    int peak_all; /* ... and over the consumer's life */
+    unsigned long throttled; /* the throttling answers the limit has been told of (wd_aws_stats) */
+    int peak;                /* the most tasks at once since the limit was last told */
+    int peak_all;            /* ... and over the consumer's life */
     /* Unreadable requests set aside by a marker, left in the bucket: never read again in this process
      * (sorted, for bsearch). */
     char **aside;
@@ -827,6 +828,10 @@ static void adapt(struct wd_consumer *c)
     double sum;
     unsigned long n;
     wd_http_pool_take_waits(c->pool, &sum, &n);
+    struct wd_aws_stats st;
+    wd_aws_stats_get(c->aws, &st);
+    wd_limit_throttled(&c->limit, mono_now(), st.throttled - c->throttled);
+    c->throttled = st.throttled;
     wd_limit_report(&c->limit, mono_now(), sum, n, c->peak, (int)c->inflight);
     c->peak = (int)c->inflight;
     size_t tasks = (size_t)wd_limit_get(&c->limit);
@@ -928,6 +933,9 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
     size_t most = (size_t)c->cfg.calls_in_flight;
     c->cap = wd_order_batch_for((size_t)c->cfg.list_page, most, most * READ_AHEAD_PER_TASK);
     wd_limit_init(&c->limit, c->cfg.calls_in_flight, mono_now());
+    struct wd_aws_stats st;
+    wd_aws_stats_get(aws, &st);
+    c->throttled = st.throttled; /* a reload's new consumer may share the counters' past */
     struct wd_order_config oc = {
         .batch_max = c->cap,
         .max_tasks = (size_t)wd_limit_get(&c->limit),

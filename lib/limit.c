@@ -21,6 +21,11 @@
 #define DEMAND 0.8
 /* How often the wait without a queue is measured again, at the least limit. */
 #define PROBE_S 30.0
+/* After a throttle: the limit is halved, grows back freely to this share of where it was throttled and by
+ * one call a window beyond, until this long after the last throttle. */
+#define THROTTLE_CUT 0.5
+#define CEILING_SHARE 0.9
+#define CEILING_S 60.0
 
 static void new_window(struct wd_limit *l, double now)
 {
@@ -41,7 +46,19 @@ void wd_limit_init(struct wd_limit *l, int max, double now)
     new_window(l, now);
 }
 
-static void step(struct wd_limit *l, double mean, int peak)
+/* The limit grown by factor, held back near a limit that was throttled in the last CEILING_S. */
+static double grown(const struct wd_limit *l, double now, double factor)
+{
+    double next = l->limit * factor;
+    if (l->ceiling <= 0 || now >= l->ceiling_until)
+        return next;
+    double free_to = CEILING_SHARE * l->ceiling;
+    if (next <= free_to)
+        return next;
+    return l->limit + 1 > free_to ? l->limit + 1 : free_to;
+}
+
+static void step(struct wd_limit *l, double now, double mean, int peak)
 {
     if (l->noload_s == 0 || mean < l->noload_s)
         l->noload_s = mean;
@@ -50,7 +67,7 @@ static void step(struct wd_limit *l, double mean, int peak)
         l->grown_only = false;
     if (ratio <= TOLERANCE) {
         if (peak >= DEMAND * (double)wd_limit_get(l))
-            l->limit *= l->grown_only ? 2.0 : GROWTH;
+            l->limit = grown(l, now, l->grown_only ? 2.0 : GROWTH);
     } else {
         /*
          * Half way to the limit that would bring the wait back within the tolerance, so by a quarter at
@@ -101,7 +118,7 @@ void wd_limit_report(struct wd_limit *l, double now, double sum_s, unsigned long
         l->probing = 0;
         l->next_probe = now + PROBE_S;
     } else {
-        step(l, mean, l->win_peak);
+        step(l, now, mean, l->win_peak);
     }
     l->last_mean = mean;
     new_window(l, now);
@@ -113,6 +130,30 @@ void wd_limit_report(struct wd_limit *l, double now, double sum_s, unsigned long
      */
     if (wd_limit_get(l) != before && !l->grown_only)
         l->win_start = now + mean;
+}
+
+void wd_limit_throttled(struct wd_limit *l, double now, unsigned long n)
+{
+    if (n == 0 || l->min == l->max)
+        return;
+    l->ceiling_until = now + CEILING_S;
+    if (now < l->cut_hold)
+        return; /* what was throttled meanwhile was sent under the limit before the cut */
+    if (l->probing) {
+        /* The probe measured at the least limit; the throttle speaks of the limit it saved. */
+        l->limit = l->saved;
+        l->probing = 0;
+        l->next_probe = now + PROBE_S;
+    }
+    l->ceiling = l->limit;
+    l->limit *= THROTTLE_CUT;
+    if (l->limit < l->min)
+        l->limit = l->min;
+    l->grown_only = false;
+    l->cuts++;
+    double settle = l->last_mean > WINDOW_MIN_S ? l->last_mean : WINDOW_MIN_S;
+    l->cut_hold = now + settle;
+    new_window(l, now + settle); /* the waits of calls sent under the old limit say nothing of the new */
 }
 
 int wd_limit_get(const struct wd_limit *l)

@@ -11,6 +11,13 @@
  * BBR's ProbeRTT). Near a region or against a busy server the limit stays small; far from a region it
  * grows to cover the round trip.
  *
+ * A throttling answer (SlowDown, ThrottlingException) is the service saying so outright, and a throttled
+ * call can come back as fast as any other: the waits alone would keep growing the limit into it. So a
+ * throttle halves the limit at once (once per mean wait: what ends meanwhile was sent under the old
+ * limit), and for a minute after the last one the limit grows back by a quarter only up to 90 % of where
+ * it was throttled, then by one call a window (after TCP's congestion avoidance, and the AWS SDKs'
+ * adaptive retry mode, which backs off on throttles and creeps back).
+ *
  * A pure state machine: no clock, no I/O; the caller reports what ended and when (monotonic seconds).
  */
 #ifndef WD_LIMIT_H
@@ -31,6 +38,9 @@ struct wd_limit {
     unsigned long win_n;
     int win_peak;
     double last_mean;
+    /* Throttling: no further cut before cut_hold; the limit that was throttled, until ceiling_until. */
+    double cut_hold, ceiling, ceiling_until;
+    unsigned long cuts; /* how many times a throttle cut the limit */
 };
 
 /* At least min(WD_LIMIT_MIN, max), at most max; starts at its least. */
@@ -43,6 +53,9 @@ void wd_limit_init(struct wd_limit *l, int max, double now);
  * last report, inflight how many are in flight now.
  */
 void wd_limit_report(struct wd_limit *l, double now, double sum_s, unsigned long n, int peak, int inflight);
+
+/* n calls (n may be 0) were answered with a throttling error since the last report. */
+void wd_limit_throttled(struct wd_limit *l, double now, unsigned long n);
 
 /* Calls that may be in flight now: from min(WD_LIMIT_MIN, max) to max. */
 int wd_limit_get(const struct wd_limit *l);

@@ -12,6 +12,11 @@ s3rver; the exit line gives the most calls that were in flight.
             stayed within 128 + 1 (the next page's LIST); the oracle judges the store and the bucket.
   fixed-s3  no delay, calls_in_flight = 6 (under the least the limit adapts from): at most 6 + 1 in
             flight; the oracle judges.
+  throttled-s3  as far-s3, 400 requests, with tests/system/faultproxy.py behind the delay (so that a throttle
+            takes a round trip, as on AWS) answering one S3 call in five (HEAD aside) 503 SlowDown: each throttle halves
+            the limit, so it stays near its least: at most 33 in flight in every run (one doubling; without
+            the cut it doubles to 128 as in far-s3), the throttled answers on the exit lines add up to the
+            proxy's count, --once runs until it exits 0 (75: run again), and the oracle judges.
 """
 import os
 import re
@@ -24,6 +29,8 @@ import wdtest  # noqa: E402
 
 COUNT = 2000
 SEED = 1616
+THROTTLED_COUNT = 400
+THROTTLED_RE = re.compile(r"exiting: .*, (\d+) throttled answers, at most (\d+) calls in flight")
 IN_FLIGHT_RE = re.compile(r"exiting: .*, at most (\d+) calls in flight \(limit (\d+) of (\d+) at the end\)")
 
 
@@ -74,6 +81,43 @@ def drain(h, requests, tag, calls_in_flight, delay_ms):
     return tuple(int(x) for x in found[-1].groups())
 
 
+def throttled(h, requests):
+    """far-s3 with one S3 call in five throttled behind the delay: the limit must back off."""
+    bucket = h.create_bucket("cif-thr-req")
+    store_name = h.create_store("s3", "cif-thr")
+    h.load(bucket, requests, threads=32)
+    conf = fx.write_config(os.path.join(h.workdir, "cif-thr.conf"), bucket, "s3", store_name, calls_in_flight=128)
+    # Not HEAD: its answer has no body, so a throttled one cannot be told from any other 503 (a transient
+    # error, as in the AWS SDKs), and is not counted as a throttle.
+    fp = fx.FaultProxy(h.env["WD_S3_ENDPOINT"], p=0.2, kinds=("throttle",), seed=SEED, name="fp-throttle",
+                       match=lambda req: fx.FaultProxy.op_of(req) != "HeadObject").start()
+    rcs, lines = [], []
+    try:
+        with DelayProxy(h, fp.endpoint, 100) as proxy:
+            env = h.widgetd_env({"AWS_ENDPOINT_URL_S3": proxy.endpoint})
+            for i in range(10):
+                run = h.run_widgetd(["-c", conf, "--once"], name="cif-thr-%d" % i, env=env)
+                rcs.append("timeout" if run.timed_out else run.rc)
+                fx.check_log_clean(h, "--once run %d" % (i + 1), run.stderr)
+                lines += [m for m in (THROTTLED_RE.search(x) for x in run.stderr.split("\n")) if m]
+                if run.timed_out or run.rc != 75:
+                    break
+    finally:
+        fp.stop()
+    injected = fp.snapshot()["injected"]["throttle"]
+    told = sum(int(m.group(1)) for m in lines)
+    peaks = [int(m.group(2)) for m in lines]
+    print("# throttled-s3: exits %s; %d throttles injected, %d on the exit lines; most in flight per run %s"
+          % (rcs, injected, told, peaks), flush=True)
+    h.check(rcs and rcs[-1] == 0 and all(rc in (0, 75) for rc in rcs),
+            "--once runs end with exit 0 (75 = run again): %s" % rcs)
+    h.check(len(lines) == len(rcs) and injected > 50 and told == injected,
+            "every throttled answer is counted: %d injected, %d on %d exit lines" % (injected, told, len(lines)))
+    h.check(peaks and max(peaks) <= 33,
+            "throttled, the calls in flight stay near the least: at most %s in flight (limit of 128)" % peaks)
+    fx.judge_state(h, "throttled", requests, bucket, "s3", store_name)
+
+
 def main():
     h = wdtest.Harness(__doc__)
     requests = fx.mixed_requests(h.shared_dir, COUNT, SEED, bad_every=100)
@@ -93,6 +137,9 @@ def main():
                 h.check(peak <= 7 and limit == 6 and of == 6,
                         "calls_in_flight = 6 is used as it is: at most %d in flight (limit %d of %d)"
                         % (peak, limit, of))
+    with h.case("throttled-s3") as selected:
+        if selected:
+            throttled(h, fx.mixed_requests(h.shared_dir, THROTTLED_COUNT, SEED + 1, bad_every=100))
     h.finish()
 
 

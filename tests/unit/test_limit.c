@@ -1,7 +1,8 @@
 /*
  * Unit tests of the adaptive limit on calls in flight (limit.h), driven by hand with a clock that is
  * only a number: growth while the waits are the round trip, shrinking in proportion to a queue, no
- * growth without demand, the bounds, the window, and the probe that measures the round trip again.
+ * growth without demand, the bounds, the window, the probe that measures the round trip again, and the
+ * cut on a throttle.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -207,6 +208,62 @@ static void test_probe_measures_the_round_trip_again(void **state)
     assert_true(wd_limit_get(&l) > saved);
 }
 
+/*
+ * A throttle halves the limit at once, ends slow start, and cuts no further within one mean wait (what is
+ * throttled meanwhile was sent under the old limit); the limit then grows by a quarter up to 90 % of where
+ * it was throttled, by one call a window beyond, and freely again a minute after the last throttle.
+ */
+static void test_throttle_halves_and_creeps_back(void **state)
+{
+    (void)state;
+    struct wd_limit l;
+    double now = 0;
+    wd_limit_init(&l, 1024, now);
+    for (int i = 0; i < 3; i++)
+        busy(&l, &now, 0.2);
+    assert_int_equal(wd_limit_get(&l), 128);
+    wd_limit_throttled(&l, now, 0); /* nothing throttled: nothing changes */
+    assert_int_equal(wd_limit_get(&l), 128);
+    wd_limit_throttled(&l, now, 3);
+    assert_int_equal(wd_limit_get(&l), 64);
+    wd_limit_throttled(&l, now + 0.1, 5); /* within a mean wait of the cut */
+    assert_int_equal(wd_limit_get(&l), 64);
+    wd_limit_report(&l, now + 0.15, 16 * 0.2, 16, 64, 64); /* sent under the old limit: not measured */
+    assert_int_equal(wd_limit_get(&l), 64);
+    double last = now + 0.1;
+    int expect[] = {80, 100, 115, 116, 117}; /* x 1.25 (not x 2) up to 0.9 x 128, then one a window */
+    for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+        busy(&l, &now, 0.2);
+        assert_int_equal(wd_limit_get(&l), expect[i]);
+    }
+    assert_int_equal(l.cuts, 1);
+    /* A minute after the last throttle the ceiling is forgotten (the probe at 30 s takes three windows). */
+    now = last + 61;
+    for (int i = 0; i < 4; i++)
+        busy(&l, &now, 0.2);
+    assert_int_equal(wd_limit_get(&l), 146);
+
+    /* At its least, or fixed, a throttle leaves it where it is; a throttle during the probe halves the
+     * limit the probe saved. */
+    wd_limit_init(&l, 1024, 0);
+    wd_limit_throttled(&l, 0, 1);
+    assert_int_equal(wd_limit_get(&l), WD_LIMIT_MIN);
+    wd_limit_init(&l, 8, 0);
+    wd_limit_throttled(&l, 0, 1);
+    assert_int_equal(wd_limit_get(&l), 8);
+    now = 0;
+    wd_limit_init(&l, 1024, now);
+    for (int i = 0; i < 4; i++)
+        busy(&l, &now, 0.2);
+    assert_int_equal(wd_limit_get(&l), 256);
+    now = 30.0;
+    wd_limit_report(&l, now, 0, 0, 256, 256);
+    assert_int_equal(wd_limit_get(&l), WD_LIMIT_MIN); /* the probe */
+    wd_limit_throttled(&l, now + 0.1, 1);
+    assert_int_equal(wd_limit_get(&l), 128);
+    assert_int_equal(l.probing, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_zero_waits),
         cmocka_unit_test(test_probe_measures_the_round_trip_again),
+        cmocka_unit_test(test_throttle_halves_and_creeps_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
