@@ -12,6 +12,9 @@ s3rver; the exit line gives the most calls that were in flight.
             stayed within 128 + 1 (the next page's LIST); the oracle judges the store and the bucket.
   fixed-s3  no delay, calls_in_flight = 6 (under the least the limit adapts from): at most 6 + 1 in
             flight; the oracle judges.
+  shed-s3   1,500 requests in daemon mode, 100 ms each way, calls_in_flight = 512: the workers (fiber stacks,
+            counted in /proc/PID/maps) grow past 32 for the backlog, and at most 2 are left after 3 s of
+            idle polls (a poll's end frees the workers beyond what that poll needed); the oracle judges.
   throttled-s3  as far-s3, 400 requests, with tests/system/faultproxy.py behind the delay (so that a throttle
             takes a round trip, as on AWS) answering one S3 call in five (HEAD aside) 503 SlowDown: each throttle halves
             the limit, so it stays near its least: at most 33 in flight in every run (one doubling; without
@@ -22,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faultproxy as fx  # noqa: E402
@@ -118,6 +122,60 @@ def throttled(h, requests):
     fx.judge_state(h, "throttled", requests, bucket, "s3", store_name)
 
 
+def fiber_stacks(pid):
+    """How many fiber stacks the process maps (lib/fiber.c: a 4 KiB guard page, PROT_NONE, right below
+    256 KiB read-write, both anonymous), or None when it is gone."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            maps = [line.split() for line in f]
+    except OSError:
+        return None
+    n, prev_end = 0, None
+    for m in maps:
+        lo, hi = (int(x, 16) for x in m[0].split("-"))
+        anon = len(m) < 6
+        if anon and m[1] == "rw-p" and hi - lo == 256 * 1024 and prev_end == lo:
+            n += 1
+        prev_end = hi if anon and m[1] == "---p" and hi - lo == 4096 else None
+    return n
+
+
+def shed(h, requests):
+    """Daemon mode at 100 ms each way: the workers (fiber stacks) made for the backlog are freed by the
+    idle polls after it."""
+    bucket = h.create_bucket("cif-shed-req")
+    store_name = h.create_store("s3", "cif-shed")
+    h.load(bucket, requests, threads=32)
+    conf = fx.write_config(os.path.join(h.workdir, "cif-shed.conf"), bucket, "s3", store_name,
+                           calls_in_flight=512, poll_interval_ms=100, poll_max_interval_ms=300)
+    with DelayProxy(h, h.env["WD_S3_ENDPOINT"], 100) as proxy:
+        env = h.widgetd_env({"AWS_ENDPOINT_URL_S3": proxy.endpoint})
+        d = fx.Daemon(h.widgetd, ["-c", conf], env, os.path.join(h.workdir, "cif-shed.log"))
+        most, drained_at, after = 0, None, None
+        try:
+            t0 = time.monotonic()
+            while d.alive() and time.monotonic() - t0 < h.args.timeout:
+                time.sleep(0.25)
+                n = fiber_stacks(d.pid) or 0
+                most = max(most, n)
+                if drained_at is None and not h.any_request_left(bucket):
+                    drained_at = time.monotonic() - t0
+                if drained_at is not None and time.monotonic() - t0 > drained_at + 3:
+                    after = n
+                    break
+            rc, _ = d.stop(timeout=60)
+        finally:
+            d.ensure_dead()
+    print("# shed-s3: drained %s s after the start; fiber stacks at most %d, %s after 3 s of idle polls"
+          % ("%.1f" % drained_at if drained_at else "never", most, after), flush=True)
+    h.check(drained_at is not None and rc == 0, "the daemon drained the backlog and exited 0 on SIGTERM",
+            "  exit %s; log %s" % (rc, d.log_path))
+    h.check(most > 32 and after is not None and after <= 2,
+            "the workers made for the backlog are freed when it is over: %d fiber stacks at most, %s after "
+            "idle polls" % (most, after))
+    fx.judge_state(h, "shed", requests, bucket, "s3", store_name)
+
+
 def main():
     h = wdtest.Harness(__doc__)
     requests = fx.mixed_requests(h.shared_dir, COUNT, SEED, bad_every=100)
@@ -137,6 +195,9 @@ def main():
                 h.check(peak <= 7 and limit == 6 and of == 6,
                         "calls_in_flight = 6 is used as it is: at most %d in flight (limit %d of %d)"
                         % (peak, limit, of))
+    with h.case("shed-s3") as selected:
+        if selected:
+            shed(h, fx.mixed_requests(h.shared_dir, 1500, SEED + 2, bad_every=100))
     with h.case("throttled-s3") as selected:
         if selected:
             throttled(h, fx.mixed_requests(h.shared_dir, THROTTLED_COUNT, SEED + 1, bad_every=100))
