@@ -653,6 +653,7 @@ class Bench:
         res.t_start = time.time() - (time.monotonic() - t0)
         if who == "widgetd":
             res.own_calls = self.widgetd_calls(res.log_path)
+            res.extra["in_flight"] = self.widgetd_in_flight(res.log_path)
             # where no proxy counted, widgetd's own counters stand in (the baseline prints none)
             for op, v in (res.own_calls or {}).items():
                 if (op in S3_OPS and not s3_counted) or (op in DDB_OPS and not ddb_counted):
@@ -684,6 +685,15 @@ class Bench:
                         requests += 1
                         conns.setdefault((path, fields[0]), fields[2])
         return len(conns), sum(1 for v in conns.values() if v == "r"), requests
+
+    @staticmethod
+    def widgetd_in_flight(path):
+        """"N (limit L at the end)" from widgetd's exit line "... at most N calls in flight (limit L of M at
+        the end) ...", or None."""
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        found = re.findall(r"exiting: .*at most (\d+) calls in flight \(limit (\d+) of \d+ at the end\)", text)
+        return "%s (limit %s at the end)" % found[-1] if found else None
 
     @staticmethod
     def widgetd_calls(path):
@@ -849,6 +859,8 @@ class Bench:
         row("  voluntary / involuntary per request", lambda r: "%.2f / %.2f" % (r.vcsw / r.n, r.ivcsw / r.n))
         rows[-1][3] = ""
         row("peak RSS (MB)", lambda r: r.maxrss_kb / 1024)
+        rows.append(["calls in flight at most (widgetd's exit line)", "1", (w.extra.get("in_flight") if w else None)
+                     or "-", ""])
         ops = [op for op in S3_OPS + DDB_OPS if any(r and r.calls.get(op) for r in (b, w)) and op != "BUCKET"]
 
         def known(r, op=None):   # the baseline's calls of a service no proxy counted are unknown
@@ -1245,6 +1257,7 @@ class Bench:
         row("  peak RSS (MB), %s" % cif, lambda sm: sm["plain"].maxrss_kb / 1024,
             "<= 20 at default" if not self.args.calls_in_flight else "reported at 1,000")
         row("  API calls/request", lambda sm: sm["api_per_req"])
+        row("  calls in flight at most", lambda sm: sm["plain"].extra.get("in_flight") or "-")
         row("  machine load (1-min average) before / after", lambda sm: "%.1f / %.1f" % (
             sm["plain"].extra["load_before"], sm["plain"].extra["load_after"]), "below 2 (nproc)")
         for ms in self.args.latency_ms if "latency" in self.args.modes else []:
@@ -1252,6 +1265,7 @@ class Bench:
             row("latency +%g ms each way: requests/s" % ms, lambda sm, ms=ms: sm["latency"][ms][0].rps)
             row("  ratio to plain (same build, same run)", lambda sm, ms=ms: table.fmt(sm["latency"][ms][1], 2), target)
             row("  peak RSS (MB)", lambda sm, ms=ms: sm["latency"][ms][0].maxrss_kb / 1024)
+            row("  calls in flight at most", lambda sm, ms=ms: sm["latency"][ms][0].extra.get("in_flight") or "-")
             row("  delay proxies' CPU (% of one core)", lambda sm, ms=ms: "%.0f %%" % (100 * sm["latency"][ms][2]))
         mk = "{:,}".format(self.args.backlog_mark)
         row("backlog: requests", lambda sm: sm["backlog"][0].n)
@@ -1263,6 +1277,7 @@ class Bench:
                                                                           table.fmt(sm["backlog"][0].rps)))
         row("  whole / first %s" % mk, lambda sm: table.fmt(sm["backlog"][1]["rps_ratio"], 2), "0.9 to 1.1")
         row("  peak RSS (MB)", lambda sm: sm["backlog"][0].maxrss_kb / 1024)
+        row("  calls in flight at most", lambda sm: sm["backlog"][0].extra.get("in_flight") or "-")
         # Little's law: each request's calls run one after another, so holding R requests/s takes R x calls per
         # request x round trip calls in flight (a lower bound: the stand-ins' own time comes on top)
         for rtt in (40, 200):
