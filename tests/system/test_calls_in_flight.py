@@ -12,10 +12,10 @@ s3rver; the exit line gives the most calls that were in flight.
             stayed within 128 + 1 (the next page's LIST); the oracle judges the store and the bucket.
   fixed-s3  no delay, calls_in_flight = 6 (under the least the limit adapts from): at most 6 + 1 in
             flight; the oracle judges.
-  shed-s3   1,500 requests in daemon mode, 100 ms each way, calls_in_flight = 512: the workers (fiber stacks,
+  shed-s3   1,000 requests in daemon mode, 100 ms each way, calls_in_flight = 512: the workers (fiber stacks,
             counted in /proc/PID/maps) grow past 32 for the backlog, and at most 2 are left after 3 s of
             idle polls (a poll's end frees the workers beyond what that poll needed); the oracle judges.
-  throttled-s3  as far-s3, 400 requests, with tests/system/faultproxy.py behind the delay (so that a throttle
+  throttled-s3  as far-s3, 250 requests, with tests/system/faultproxy.py behind the delay (so that a throttle
             takes a round trip, as on AWS) answering one S3 call in five (HEAD aside) 503 SlowDown: each throttle halves
             the limit, so it stays near its least: at most 33 in flight in every run (one doubling; without
             the cut it doubles to 128 as in far-s3), the throttled answers on the exit lines add up to the
@@ -33,7 +33,7 @@ import wdtest  # noqa: E402
 
 COUNT = 2000
 SEED = 1616
-THROTTLED_COUNT = 400
+THROTTLED_COUNT = 250
 THROTTLED_RE = re.compile(r"exiting: .*, (\d+) throttled answers, at most (\d+) calls in flight")
 IN_FLIGHT_RE = re.compile(r"exiting: .*, at most (\d+) calls in flight \(limit (\d+) of (\d+) at the end\)")
 
@@ -197,7 +197,7 @@ def main():
                         % (peak, limit, of))
     with h.case("shed-s3") as selected:
         if selected:
-            shed(h, fx.mixed_requests(h.shared_dir, 1500, SEED + 2, bad_every=100))
+            shed(h, fx.mixed_requests(h.shared_dir, 1000, SEED + 2, bad_every=100))
     with h.case("throttled-s3") as selected:
         if selected:
             throttled(h, fx.mixed_requests(h.shared_dir, THROTTLED_COUNT, SEED + 1, bad_every=100))
