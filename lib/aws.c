@@ -151,6 +151,11 @@ void wd_aws_stats_get(const struct wd_aws *aws, struct wd_aws_stats *out)
     out->clock_skew_s = atomic_load(&aws->skew_s);
 }
 
+unsigned long wd_aws_throttled(const struct wd_aws *aws)
+{
+    return atomic_load(&aws->throttled);
+}
+
 void wd_aws_set_clock_skew(struct wd_aws *aws, long skew_s)
 {
     atomic_store(&aws->skew_s, skew_s);

@@ -71,6 +71,8 @@ struct wd_aws_stats {
 
 /* A snapshot of the counters; each is read atomically, the set is not (calls may be in flight). */
 void wd_aws_stats_get(const struct wd_aws *aws, struct wd_aws_stats *out);
+/* The throttled counter alone (struct wd_aws_stats): read at every turn of the event loop. */
+unsigned long wd_aws_throttled(const struct wd_aws *aws);
 
 /* Sets the clock offset that every later signature uses (a new wd_aws starts at 0): the clock does not
  * change with the configuration, so a reload carries it over. */

@@ -860,11 +860,11 @@ static void adapt(struct wd_consumer *c)
     double sum;
     unsigned long n;
     wd_http_pool_take_waits(c->pool, &sum, &n);
-    struct wd_aws_stats st;
-    wd_aws_stats_get(c->aws, &st);
-    wd_limit_throttled(&c->limit, mono_now(), st.throttled - c->throttled);
-    c->throttled = st.throttled;
-    wd_limit_report(&c->limit, mono_now(), sum, n, c->peak, (int)c->inflight);
+    double now = mono_now();
+    unsigned long throttled = wd_aws_throttled(c->aws);
+    wd_limit_throttled(&c->limit, now, throttled - c->throttled);
+    c->throttled = throttled;
+    wd_limit_report(&c->limit, now, sum, n, c->peak, (int)c->inflight);
     c->peak = (int)c->inflight;
     size_t tasks = (size_t)wd_limit_get(&c->limit);
     /* Reads run ahead by a multiple of the tasks, which bounds the parsed requests held. */
@@ -966,9 +966,7 @@ struct wd_consumer *wd_consumer_new(const struct wd_consumer_config *cfg, struct
     size_t most = (size_t)c->cfg.calls_in_flight;
     c->cap = wd_order_batch_for((size_t)c->cfg.list_page, most, most * READ_AHEAD_PER_TASK);
     wd_limit_init(&c->limit, c->cfg.calls_in_flight, mono_now());
-    struct wd_aws_stats st;
-    wd_aws_stats_get(aws, &st);
-    c->throttled = st.throttled; /* a reload's new consumer may share the counters' past */
+    c->throttled = wd_aws_throttled(aws); /* a reload's new consumer may share the counters' past */
     struct wd_order_config oc = {
         .batch_max = c->cap,
         .max_tasks = (size_t)wd_limit_get(&c->limit),
