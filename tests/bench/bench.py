@@ -652,8 +652,7 @@ class Bench:
         res.list_times = [t for t in self._list_times]
         res.t_start = time.time() - (time.monotonic() - t0)
         if who == "widgetd":
-            res.own_calls = self.widgetd_calls(res.log_path)
-            res.extra["in_flight"] = self.widgetd_in_flight(res.log_path)
+            res.own_calls, res.extra["in_flight"] = self.widgetd_exit_line(res.log_path)
             # where no proxy counted, widgetd's own counters stand in (the baseline prints none)
             for op, v in (res.own_calls or {}).items():
                 if (op in S3_OPS and not s3_counted) or (op in DDB_OPS and not ddb_counted):
@@ -687,30 +686,28 @@ class Bench:
         return len(conns), sum(1 for v in conns.values() if v == "r"), requests
 
     @staticmethod
-    def widgetd_in_flight(path):
-        """"N (limit L at the end)" from widgetd's exit line "... at most N calls in flight (limit L of M at
-        the end) ...", or None."""
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-        found = re.findall(r"exiting: .*at most (\d+) calls in flight \(limit (\d+) of \d+ at the end\)", text)
-        return "%s (limit %s at the end)" % found[-1] if found else None
-
-    @staticmethod
-    def widgetd_calls(path):
-        """{op: count} from widgetd's exit line "... calls: ListObjectsV2=3 GetObject=2589 ...", or None."""
+    def widgetd_exit_line(path):
+        """From widgetd's last exit line: {op: count} ("... calls: ListObjectsV2=3 GetObject=2589 ...") and
+        "N (limit L at the end)" ("... at most N calls in flight (limit L of M at the end) ..."); None for
+        each that is missing."""
         with open(path, "rb") as f:
             text = f.read().decode("utf-8", "replace")
         m = None
-        for m in re.finditer(r"exiting: .*calls: (.*)$", text, re.M):
+        for m in re.finditer(r"exiting: .*$", text, re.M):
             pass
         if m is None:
-            return None
+            return None, None
+        cif = re.search(r"at most (\d+) calls in flight \(limit (\d+) of \d+ at the end\)", m.group(0))
+        in_flight = "%s (limit %s at the end)" % cif.groups() if cif else None
+        calls = re.search(r"calls: (.*)$", m.group(0))
+        if calls is None:
+            return None, in_flight
         out = {}
-        for part in m.group(1).split():
+        for part in calls.group(1).split():
             k, _, v = part.partition("=")
             if v.isdigit():
                 out[WIDGETD_OPS.get(k, k)] = int(v)
-        return out
+        return out, in_flight
 
     # ------------------------------------------------------------ checking
     def read_store(self, store, name):
