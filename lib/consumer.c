@@ -776,12 +776,12 @@ static void dispatch(struct wd_consumer *c)
     while (wd_order_pick(c->order, &task, &i))
         push_task(c, (enum task_kind)task, c->base + i);
     /*
-     * The next page is listed while this one's last reads and applies run, once the reads are running
-     * short and the batch has room for a whole page: the page's end then costs no round trips. The LIST
-     * task offers its keys in one go once its call is over, so the batch may run meanwhile.
+     * The next page is listed while this one's reads and applies run, as the scheduler asks for it: the
+     * page's end then costs no round trips. The LIST task offers its keys in one go once its call is over,
+     * so the batch may run meanwhile.
      */
-    if (more_to_list(c) && !c->listing_more && wd_order_unread(c->order) < (size_t)wd_limit_get(&c->limit) &&
-        wd_order_room(c->order) >= (size_t)c->cfg.list_page && mono_now() - c->poll_start < RUN_ON_S) {
+    if (more_to_list(c) && !c->listing_more && wd_order_wants_page(c->order, (size_t)c->cfg.list_page) &&
+        mono_now() - c->poll_start < RUN_ON_S) {
         c->listing_more = true;
         c->list_rc = 0;
         push_task(c, TASK_LIST, LIST_TASK);

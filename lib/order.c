@@ -319,6 +319,11 @@ size_t wd_order_unread(const struct wd_order *o)
     return limit > o->next_read ? limit - o->next_read : 0; /* reads ran past a read that then failed */
 }
 
+bool wd_order_wants_page(const struct wd_order *o, size_t page)
+{
+    return wd_order_room(o) >= page && wd_order_unread(o) < o->cfg.read_ahead;
+}
+
 bool wd_order_pick(struct wd_order *o, enum wd_order_task *task, size_t *index)
 {
     if (o->running >= o->cfg.max_tasks)

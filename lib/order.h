@@ -70,6 +70,13 @@ size_t wd_order_compact(struct wd_order *o);
 size_t wd_order_room(const struct wd_order *o);
 /* Items of the batch that may still be read and whose read has not started. */
 size_t wd_order_unread(const struct wd_order *o);
+/*
+ * Whether the next page of `page` keys should be listed now: the batch has room for all of it, and fewer
+ * items are left unread than the reads may run ahead, so that the page arrives before the reads run out
+ * even when its LIST takes several times a call's wait (a server lists thousands of keys slower than it
+ * answers a GET). Never later than wd_order_batch_for() promises: with fewer than max_tasks unread.
+ */
+bool wd_order_wants_page(const struct wd_order *o, size_t page);
 
 enum wd_order_task {
     WD_ORDER_READ,        /* fetch and parse the request */

@@ -5,8 +5,9 @@ on the local stand-ins. Run it as scripts/bench (which calls this file); --help 
 Modes
   plain    N generated requests (gen_requests.py, fixed seed) drained by each consumer with --once, each
            from its own fresh requests bucket into its own fresh store; both stores judged by the oracle.
-  latency  the same through a loopback delay proxy (+--latency-ms each way, several delays in one run with
-           --latency-ms 20,100) in front of the stand-ins; widgetd's requests/s as a ratio to its plain-mode
+  latency  the same with --latency-ms added each way (several delays in one run with --latency-ms 20,100):
+           S3's by the counting proxy itself, DynamoDB's (and with --tls both) by a loopback delay proxy in
+           front of the stand-ins; widgetd's requests/s as a ratio to its plain-mode
            requests/s in the same run (a widgetd-only plain drain is made first when plain mode is not run).
   idle     widgetd as a daemon on an empty bucket at default settings: LIST calls, and the baseline's.
   backlog  widgetd draining one large backlog (-n, default 100,000), its RSS sampled over the run: RSS and
@@ -209,6 +210,7 @@ class Bench:
         self.dir = os.path.abspath(args.dir)
         self.logs = os.path.join(self.dir, "logs")
         self.children = []         # Popen of proxies we started
+        self.delayed_ports = {}    # {proxy name: {delay ms: port}} (count_proxy.py --delay-ms)
         self.consumer = None       # Popen of the consumer running now
         self.standins_started = False
         self.failed = []
@@ -337,7 +339,9 @@ class Bench:
         self.s3_direct = self.env["WD_S3_ENDPOINT"]
         self.ddb_direct = self.env["WD_DDB_ENDPOINT"]
         self.ddb_proxy = self.env["WD_DDB_PROXY_ENDPOINT"]
-        self.count_port = self.start_proxy("count proxy", "count_proxy.py", int(self.env["WD_S3_PORT"]))
+        delays = self.args.latency_ms if self.count_delays() else []
+        self.count_port = self.start_proxy("count proxy", "count_proxy.py", int(self.env["WD_S3_PORT"]),
+                                           [a for ms in delays for a in ("--delay-ms", str(ms))], len(delays))
         self.s3_counted = "http://127.0.0.1:%d" % self.count_port
         self.s3 = self.s3_client(self.s3_direct)
         self.ddb = self.ddb_client(self.ddb_direct)
@@ -354,7 +358,9 @@ class Bench:
                "through the signature-checking proxy (%s), which counts by X-Amz-Target" % self.ddb_path
                if self.args.ddb_via == "proxy" else "directly (%s; calls not counted independently)" % self.ddb_path))
 
-    def start_proxy(self, name, script, upstream_port, extra=()):
+    def start_proxy(self, name, script, upstream_port, extra=(), delayed=0):
+        """Starts a proxy; returns its port. delayed: how many "... delayed +D ms each way on HOST:PORT" lines
+        follow (count_proxy.py --delay-ms), kept as {D: port} in self.delayed_ports[name]."""
         path = os.path.join(self.logs, re.sub(r"\W+", "-", name) + ".log")
         p = subprocess.Popen([sys.executable, os.path.join(HERE, script), "--port", "0",
                               "--upstream-port", str(upstream_port)] + list(extra),
@@ -366,7 +372,19 @@ class Bench:
         if not m:
             raise BenchError("%s did not start: %r (log %s)" % (name, line, path))
         self.pids[name] = p.pid
+        ports = self.delayed_ports.setdefault(name, {})
+        for _ in range(delayed):
+            line = p.stdout.readline()
+            d = re.search(r"delayed \+([\d.]+) ms each way on [\d.]+:(\d+)", line)
+            if not d:
+                raise BenchError("%s: no delayed listener: %r (log %s)" % (name, line, path))
+            ports[float(d.group(1))] = int(d.group(2))
         return int(m.group(1))
+
+    def count_delays(self):
+        """Whether latency mode's S3 delay is the counting proxy's own (--s3-delay count)."""
+        return "latency" in self.args.modes and self.args.s3_delay == "count" and self.args.s3_via == "count" \
+            and not self.args.tls
 
     def stop_proxy(self, name):
         pid = self.pids.pop(name, None)
@@ -970,10 +988,7 @@ class Bench:
                 self.plain_ref[store] = w
                 self.note_plain(store, w)
         for ms in self.args.latency_ms:
-            p1 = self.start_proxy("delay proxy S3", "delay_proxy.py", up_s3, ["--delay-ms", str(ms)])
-            p2 = self.start_proxy("delay proxy DynamoDB", "delay_proxy.py", up_ddb, ["--delay-ms", str(ms)])
-            s3_ep, ddb_ep = "%s://127.0.0.1:%d" % (scheme, p1), "%s://127.0.0.1:%d" % (scheme, p2)
-            log("latency mode: delay proxies (+%g ms each way) S3 %s, DynamoDB %s" % (ms, s3_ep, ddb_ep))
+            s3_ep, ddb_ep = self.delay_start(ms, scheme, up_s3, up_ddb)
             runs = []
             try:
                 for store in self.stores:
@@ -998,12 +1013,67 @@ class Bench:
                                                     table.fmt(ratio, 2))
                 text += "\n- the delay proxies used %.0f %% of one core during widgetd's drain (%.3f CPU ms/request)" \
                     % (100 * pcpu / w.wall, 1000 * pcpu / w.n)
-                text += "\n- %s over the whole +%g ms pass (all stores, baseline included): %s" % (
-                    proxy, ms, self.proxy_note(proxy))
+                if store == "s3" and self.count_delays():
+                    text += "\n- S3's delay added by the counting proxy itself (no further hop): its CPU row " \
+                        "includes it"
+                else:
+                    text += "\n- %s over the whole +%g ms pass (all stores, baseline included): %s" % (
+                        proxy, ms, self.proxy_note(proxy))
                 self.summary.setdefault(store, {}).setdefault("latency", {})[ms] = (w, ratio, pcpu / w.wall)
                 say("\n" + text + "\n")
                 out.append(text)
+        if self.args.latency_repeat > 1:
+            out.append(self.latency_pairs(n, scheme, up_s3, up_ddb))
         return out
+
+    def delay_start(self, ms, scheme, up_s3, up_ddb):
+        """The endpoints with ms added each way: (S3, DynamoDB)."""
+        if self.count_delays():   # the counting proxy's own delayed listener: no further hop
+            p1 = self.delayed_ports["count proxy"][ms]
+            how = "the counting proxy's delayed listener"
+        else:
+            p1 = self.start_proxy("delay proxy S3", "delay_proxy.py", up_s3, ["--delay-ms", str(ms)])
+            how = "a delay proxy"
+        p2 = self.start_proxy("delay proxy DynamoDB", "delay_proxy.py", up_ddb, ["--delay-ms", str(ms)])
+        s3_ep, ddb_ep = "%s://127.0.0.1:%d" % (scheme, p1), "%s://127.0.0.1:%d" % (scheme, p2)
+        log("latency mode (+%g ms each way): S3 %s (%s), DynamoDB %s (a delay proxy)" % (ms, s3_ep, how, ddb_ep))
+        return s3_ep, ddb_ep
+
+    def latency_pairs(self, n, scheme, up_s3, up_ddb):
+        """--latency-repeat R: R-1 more pairs of a plain and a latency drain of widgetd, one right after the
+        other, for each store and delay; each pair gives a ratio, and the median of the R ratios (the first
+        pass's among them) goes into the summary. One pair's ratio moves by 0.1 with the machine's load from
+        minute to minute; a pair run back to back shares it."""
+        ratios = {(store, ms): [self.summary[store]["latency"][ms][1]] for store in self.stores
+                  for ms in self.args.latency_ms}
+        for r in range(2, self.args.latency_repeat + 1):
+            for ms in self.args.latency_ms:
+                s3_ep, ddb_ep = self.delay_start(ms, scheme, up_s3, up_ddb)
+                try:
+                    for store in self.stores:
+                        w0 = self.side_by_side(store, n, self.s3_path, self.ddb_path, "pair%d-plain" % r,
+                                               ns={"widgetd": n})["widgetd"]
+                        w1 = self.side_by_side(store, n, s3_ep, ddb_ep, "pair%d-latency%g" % (r, ms),
+                                               ns={"widgetd": n})["widgetd"]
+                        ratio = w1.rps / w0.rps if w0.rps and w1.rps else None
+                        ratios[(store, ms)].append(ratio)
+                        log("pair %d, %s store, +%g ms: plain %s, latency %s requests/s: ratio %s" % (
+                            r, store, ms, table.fmt(w0.rps), table.fmt(w1.rps), table.fmt(ratio, 2)))
+                finally:
+                    self.stop_proxy("delay proxy S3")
+                    self.stop_proxy("delay proxy DynamoDB")
+        lines = ["### Latency ratios over %d pairs of drains (%s requests each, plain then latency)"
+                 % (self.args.latency_repeat, "{:,}".format(n)), ""]
+        for (store, ms), rs in sorted(ratios.items()):
+            ok = sorted(x for x in rs if x is not None)
+            med = ok[len(ok) // 2] if len(ok) % 2 else (ok[len(ok) // 2 - 1] + ok[len(ok) // 2]) / 2 if ok else None
+            self.summary[store]["latency_median"] = self.summary[store].get("latency_median", {})
+            self.summary[store]["latency_median"][ms] = (med, len(rs))
+            lines.append("- %s, +%g ms each way: ratios %s; median %s" % (
+                STORE_TITLE[store], ms, ", ".join(table.fmt(x, 2) for x in rs), table.fmt(med, 2)))
+        text = "\n".join(lines)
+        say("\n" + text + "\n")
+        return text
 
     def proxy_note(self, name):
         """The delay proxy's last line ("delay_proxy rusage: ... peak_open P"), written in its log as it stopped."""
@@ -1260,7 +1330,11 @@ class Bench:
         for ms in self.args.latency_ms if "latency" in self.args.modes else []:
             target = ">= 0.9" if ms == 20 else ">= 0.8" if ms == 100 else ""
             row("latency +%g ms each way: requests/s" % ms, lambda sm, ms=ms: sm["latency"][ms][0].rps)
-            row("  ratio to plain (same build, same run)", lambda sm, ms=ms: table.fmt(sm["latency"][ms][1], 2), target)
+            row("  ratio to plain (same build, same run)", lambda sm, ms=ms: table.fmt(sm["latency"][ms][1], 2),
+                target if self.args.latency_repeat < 2 else "")
+            if self.args.latency_repeat > 1:
+                row("  ratio, median of %d pairs" % self.args.latency_repeat,
+                    lambda sm, ms=ms: table.fmt(sm["latency_median"][ms][0], 2), target)
             row("  peak RSS (MB)", lambda sm, ms=ms: sm["latency"][ms][0].maxrss_kb / 1024)
             row("  calls in flight at most", lambda sm, ms=ms: sm["latency"][ms][0].extra.get("in_flight") or "-")
             row("  delay proxies' CPU (% of one core)", lambda sm, ms=ms: "%.0f %%" % (100 * sm["latency"][ms][2]))
@@ -1333,6 +1407,9 @@ def parse_args(argv):
     p.add_argument("--latency-ms", default="20", help="delay added each way in latency mode, or several: 20,100 (20)")
     p.add_argument("--latency-n", type=int, default=None, help="widgetd's requests in latency mode (default: -n, "
                    "else 5000)")
+    p.add_argument("--latency-repeat", type=int, default=1, metavar="R",
+                   help="R pairs of widgetd drains (plain, then latency) per store and delay; the summary gives "
+                   "the median ratio (1)")
     p.add_argument("--latency-baseline-n", type=int, default=300, help="the baseline's requests in latency mode "
                    "(300: one call at a time, it needs minutes at 100 ms)")
     p.add_argument("--calls-in-flight", type=int, default=None, metavar="N",
@@ -1359,6 +1436,10 @@ def parse_args(argv):
                    help="also run the baseline (default yes)")
     p.add_argument("--s3-via", choices=("count", "direct"), default="count",
                    help="both consumers reach s3rver through the counting proxy (default) or directly")
+    p.add_argument("--s3-delay", choices=("count", "proxy"), default="count",
+                   help="latency mode's S3 delay: added by the counting proxy itself (default; no further hop) or "
+                   "by delay_proxy.py in front of it (a further loopback hop, ~1.2 ms of CPU a request); over "
+                   "--tls or --s3-via direct always the delay proxy")
     p.add_argument("--ddb-via", choices=("proxy", "direct"), default="proxy",
                    help="both consumers reach DynamoDB Local through the signature-checking proxy (default, it "
                    "counts calls) or directly")

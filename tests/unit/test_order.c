@@ -608,6 +608,33 @@ static void test_batch_for_takes_the_next_page(void **state)
     wd_order_free(o);
 }
 
+/*
+ * The next page is wanted once fewer items are unread than the reads may run ahead, not only once fewer
+ * than the tasks are: a LIST under load takes several calls' waits, and the reads must not run out
+ * meanwhile. Never without room for the whole page.
+ */
+static void test_wants_page_before_the_reads_run_short(void **state)
+{
+    (void)state;
+    const size_t page = 8, max_tasks = 2, read_ahead = 6;
+    struct wd_order *o = make(wd_order_batch_for(page, max_tasks, read_ahead), max_tasks, read_ahead, false);
+    const char *keys[] = {"0", "1", "2", "3", "4", "5", "6", "7"};
+    poll_keys(o, 0, keys, page);
+    assert_false(wd_order_wants_page(o, page)); /* 8 unread */
+    read_all(o, (const char *[]){"W0", "W1"}, 2);
+    assert_int_equal(wd_order_unread(o), 6);
+    assert_false(wd_order_wants_page(o, page)); /* 6 unread: as many as the reads may run ahead */
+    expect(o, A, 0);
+    expect(o, A, 1);
+    expect_none(o);
+    done(o, 0);
+    expect(o, R, 2);
+    assert_int_equal(wd_order_unread(o), 5); /* more than max_tasks, fewer than read_ahead */
+    assert_true(wd_order_wants_page(o, page));
+    assert_false(wd_order_wants_page(o, page + 1)); /* no room for a bigger page */
+    wd_order_free(o);
+}
+
 static void test_compact_keeps_a_failed_widget_held(void **state)
 {
     (void)state;
@@ -733,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_overfull_listing),
         cmocka_unit_test(test_compact_runs_the_batch_on),
         cmocka_unit_test(test_batch_for_takes_the_next_page),
+        cmocka_unit_test(test_wants_page_before_the_reads_run_short),
         cmocka_unit_test(test_compact_keeps_a_failed_widget_held),
         cmocka_unit_test(test_compact_keeps_a_chain_behind_a_failure),
         cmocka_unit_test(test_compact_after_a_failed_read),
