@@ -5,9 +5,9 @@ on the local stand-ins. Run it as scripts/bench (which calls this file); --help 
 Modes
   plain    N generated requests (gen_requests.py, fixed seed) drained by each consumer with --once, each
            from its own fresh requests bucket into its own fresh store; both stores judged by the oracle.
-  latency  the same with --latency-ms added each way (several delays in one run with --latency-ms 20,100):
-           S3's by the counting proxy itself, DynamoDB's (and with --tls both) by a loopback delay proxy in
-           front of the stand-ins; widgetd's requests/s as a ratio to its plain-mode
+  latency  the same with --latency-ms added each way (several delays in one run with --latency-ms 20,100)
+           by the proxies that count the calls (count_proxy.py, the signature proxy), or with --tls by a
+           loopback delay proxy in front of the stand-ins; widgetd's requests/s as a ratio to its plain-mode
            requests/s in the same run (a widgetd-only plain drain is made first when plain mode is not run).
   idle     widgetd as a daemon on an empty bucket at default settings: LIST calls, and the baseline's.
   backlog  widgetd draining one large backlog (-n, default 100,000), its RSS sampled over the run: RSS and
@@ -382,9 +382,10 @@ class Bench:
         return int(m.group(1))
 
     def count_delays(self):
-        """Whether latency mode's S3 delay is the counting proxy's own (--s3-delay count)."""
-        return "latency" in self.args.modes and self.args.s3_delay == "count" and self.args.s3_via == "count" \
-            and not self.args.tls
+        """Whether latency mode's delays are the counting proxies' own (--delay-by proxies): S3's added by
+        count_proxy.py, DynamoDB's by the signature proxy, with no further hop."""
+        return "latency" in self.args.modes and self.args.delay_by == "proxies" and self.args.s3_via == "count" \
+            and self.args.ddb_via == "proxy" and not self.args.tls
 
     def stop_proxy(self, name):
         pid = self.pids.pop(name, None)
@@ -1013,9 +1014,9 @@ class Bench:
                                                     table.fmt(ratio, 2))
                 text += "\n- the delay proxies used %.0f %% of one core during widgetd's drain (%.3f CPU ms/request)" \
                     % (100 * pcpu / w.wall, 1000 * pcpu / w.n)
-                if store == "s3" and self.count_delays():
-                    text += "\n- S3's delay added by the counting proxy itself (no further hop): its CPU row " \
-                        "includes it"
+                if self.count_delays():
+                    text += "\n- the delay added by the proxies that count the calls (no further hop): their CPU " \
+                        "rows include it"
                 else:
                     text += "\n- %s over the whole +%g ms pass (all stores, baseline included): %s" % (
                         proxy, ms, self.proxy_note(proxy))
@@ -1030,13 +1031,16 @@ class Bench:
         """The endpoints with ms added each way: (S3, DynamoDB)."""
         if self.count_delays():   # the counting proxy's own delayed listener: no further hop
             p1 = self.delayed_ports["count proxy"][ms]
-            how = "the counting proxy's delayed listener"
+            how = "the counting proxies' delayed listeners"
         else:
             p1 = self.start_proxy("delay proxy S3", "delay_proxy.py", up_s3, ["--delay-ms", str(ms)])
-            how = "a delay proxy"
-        p2 = self.start_proxy("delay proxy DynamoDB", "delay_proxy.py", up_ddb, ["--delay-ms", str(ms)])
+            how = "delay proxies"
+        if self.count_delays():   # the signature proxy's own delayed listener
+            p2 = self.http_json(self.ddb_proxy, "/__proxy/listen?delay_ms=%g" % ms)["port"]
+        else:
+            p2 = self.start_proxy("delay proxy DynamoDB", "delay_proxy.py", up_ddb, ["--delay-ms", str(ms)])
         s3_ep, ddb_ep = "%s://127.0.0.1:%d" % (scheme, p1), "%s://127.0.0.1:%d" % (scheme, p2)
-        log("latency mode (+%g ms each way): S3 %s (%s), DynamoDB %s (a delay proxy)" % (ms, s3_ep, how, ddb_ep))
+        log("latency mode (+%g ms each way): S3 %s, DynamoDB %s (%s)" % (ms, s3_ep, ddb_ep, how))
         return s3_ep, ddb_ep
 
     def latency_pairs(self, n, scheme, up_s3, up_ddb):
@@ -1436,10 +1440,11 @@ def parse_args(argv):
                    help="also run the baseline (default yes)")
     p.add_argument("--s3-via", choices=("count", "direct"), default="count",
                    help="both consumers reach s3rver through the counting proxy (default) or directly")
-    p.add_argument("--s3-delay", choices=("count", "proxy"), default="count",
-                   help="latency mode's S3 delay: added by the counting proxy itself (default; no further hop) or "
-                   "by delay_proxy.py in front of it (a further loopback hop, ~1.2 ms of CPU a request); over "
-                   "--tls or --s3-via direct always the delay proxy")
+    p.add_argument("--delay-by", choices=("proxies", "delay-proxy"), default="proxies",
+                   help="latency mode's delay: added by the proxies that count the calls (default: count_proxy.py "
+                   "for S3, the signature proxy for DynamoDB; no further hop) or by delay_proxy.py in front of "
+                   "them (a further loopback hop: ~1.2 ms of CPU a request on the S3 store); with --tls or "
+                   "--s3-via/--ddb-via direct always delay_proxy.py")
     p.add_argument("--ddb-via", choices=("proxy", "direct"), default="proxy",
                    help="both consumers reach DynamoDB Local through the signature-checking proxy (default, it "
                    "counts calls) or directly")

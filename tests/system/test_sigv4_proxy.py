@@ -8,6 +8,9 @@ to catch a wrong DynamoDB signature. This test checks that safety net itself:
   - a correctly signed request whose body was changed afterwards   -> 400 InvalidSignatureException
   - a request without Authorization                                -> 400 MissingAuthenticationToken
   - each refusal adds a line to the proxy's rejection log
+  - a delayed listener (GET /__proxy/listen?delay_ms=100, scripts/bench's latency mode): a call on a new
+    connection takes at least the two round trips it adds (handshake, then the call), is counted, and a
+    bad signature is refused there too
   - every stand-in listens on 127.0.0.1 only (ss)
 
 Usage (ctest runs it): python3 tests/system/test_sigv4_proxy.py --widgetd PATH --source-dir DIR
@@ -25,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 
 import boto3
@@ -161,6 +165,37 @@ def run_checks(env, c):
             status == 400 and isinstance(data, dict)
             and data.get("__type", "").endswith("#MissingAuthenticationTokenException"),
             f"{status} {data!r}")
+
+    def control(path):
+        u = urllib.parse.urlsplit(proxy)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        try:
+            conn.request("GET", path)
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    port = control("/__proxy/listen?delay_ms=100")["port"]
+    delayed = f"http://127.0.0.1:{port}"
+    c.check("the same delayed listener for the same delay",
+            control("/__proxy/listen?delay_ms=100")["port"] == port, "a second listener")
+    before = control("/__proxy/counts")["by_target"].get("DynamoDB_20120810.ListTables", 0)
+    t0 = time.monotonic()
+    status, data = signed_raw(delayed, b"{}")
+    elapsed = time.monotonic() - t0
+    c.check("ListTables on the delayed listener (+100 ms each way) -> 200", status == 200, f"{status} {data!r}")
+    c.check("... took at least 0.4 s on a new connection (a round trip to connect, one for the call)",
+            elapsed >= 0.4, f"{elapsed:.3f} s")
+    after = control("/__proxy/counts")["by_target"].get("DynamoDB_20120810.ListTables", 0)
+    c.check("... and was counted", after == before + 1, f"ListTables {before} -> {after}")
+    status, data = signed_raw(delayed, b'{"Limit": 1}', sign_body=b"{}")
+    c.check("tampered body on the delayed listener -> 400",
+            status == 400 and isinstance(data, dict) and data.get("__type", "").endswith("#InvalidSignatureException"),
+            f"{status} {data!r}")
+    addrs = listening_addresses(port)
+    if addrs is not None:
+        c.check(f"the delayed listener (port {port}) listens on 127.0.0.1 only",
+                addrs and all(a in ("127.0.0.1", "[::ffff:127.0.0.1]") for a in addrs), f"listening on {addrs}")
 
     for key in ("WD_S3_ENDPOINT", "WD_DDB_ENDPOINT", "WD_DDB_PROXY_ENDPOINT"):
         port = urllib.parse.urlsplit(env[key]).port

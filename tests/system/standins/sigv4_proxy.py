@@ -24,6 +24,11 @@ never forwarded, no signature needed):
   GET /__proxy/counts  -> the counters as JSON (and flushes the file)
   GET /__proxy/reset   -> zeroes the counters (returns the counters before the reset)
   GET /__proxy/health  -> {"ok": true}
+  GET /__proxy/listen?delay_ms=D -> {"port": P}: a further listener on the same host whose requests are
+                          passed on D ms after they were read and whose answers are sent D ms after they
+                          came (a new connection's first request a round trip later still, its TCP
+                          handshake), counted with the rest: scripts/bench's latency mode, without a delay
+                          proxy's further loopback hop. Repeated for the same D, the same listener.
 
 Usage:
   sigv4_proxy.py --port N --upstream-port M --dir DIR [--host 127.0.0.1] [--upstream-host 127.0.0.1]
@@ -161,6 +166,8 @@ class Config:
     counters = None
     rejections_path = None
     rejections_lock = threading.Lock()
+    host = "127.0.0.1"
+    delayed = {}  # delay (s) -> port of its listener
 
 
 def verify(method, path, headers, body):
@@ -246,6 +253,16 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "sigv4-proxy"
     sys_version = ""
+    delay = 0.0  # seconds each way (a delayed listener's handlers)
+
+    def setup(self):
+        super().setup()
+        # a new connection costs a round trip (SYN, SYN-ACK) before its first request can leave
+        self._first_at = time.monotonic() + 2 * self.delay
+
+    def _wait_delay(self, since):
+        if self.delay:
+            time.sleep(max(0.0, max(since, self._first_at) + self.delay - time.monotonic()))
 
     def log_message(self, fmt, *args):  # noqa: N802 (BaseHTTPRequestHandler API)
         if Config.verbose:
@@ -267,6 +284,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, status, body, headers=(), relayed=False):
+        if self.delay:
+            time.sleep(self.delay)
         if relayed:  # DynamoDB Local's own Date/Server headers are relayed as they are
             self.log_request(status)
             self.send_response_only(status)
@@ -295,6 +314,8 @@ class Handler(BaseHTTPRequestHandler):
             data = counters.reset()
         elif self.path == "/__proxy/health":
             data = {"ok": True}
+        elif self.path.startswith("/__proxy/listen?delay_ms="):
+            data = {"port": listen_delayed(float(self.path.split("=", 1)[1]) / 1000.0)}
         else:
             return False
         self._send(200, (json.dumps(data, sort_keys=True) + "\n").encode(),
@@ -341,6 +362,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and self.path.startswith("/__proxy/") and self._control():
             return
         body = self._read_body()
+        self._wait_delay(time.monotonic())
         target = self.headers.get("X-Amz-Target") or "(none)"
         try:
             verify(self.command, self.path, self.headers, body)
@@ -387,6 +409,19 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
+def listen_delayed(delay):
+    """The port of a listener whose messages each take `delay` seconds more each way (started on first use)."""
+    with Config.rejections_lock:
+        if delay not in Config.delayed:
+            # hundreds of connections open at once as widgetd's limit doubles: a short accept queue would
+            # drop SYNs, each then retried a second later
+            server = type("DelayedServer", (Server,), {"request_queue_size": 4096})(
+                (Config.host, 0), type("DelayedHandler", (Handler,), {"delay": delay}))
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True).start()
+            Config.delayed[delay] = server.server_address[1]
+        return Config.delayed[delay]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
@@ -405,6 +440,7 @@ def main():
     Config.access_key, Config.secret_key = a.access_key, a.secret_key
     Config.upstream = (a.upstream_host, a.upstream_port)
     Config.max_skew, Config.verbose = a.max_skew, a.verbose
+    Config.host = a.host
     Config.counters = Counters(os.path.join(a.dir, "proxy-counts.json"))
     Config.rejections_path = os.path.join(a.dir, "proxy-rejections.log")
     open(Config.rejections_path, "a").close()
