@@ -84,6 +84,7 @@ class Counts:
 
 COUNTS = Counts()
 UPSTREAM = ("127.0.0.1", 0)
+UPSTREAM_IDLE_S = 4.0  # an upstream connection idle this long is replaced before the next request
 
 
 def classify(method, target, headers):
@@ -212,6 +213,7 @@ async def serve(cr, cw, delay=0.0):
     loop = asyncio.get_running_loop()
     handshake_done = loop.time() + 2 * delay   # SYN and SYN-ACK each take the delay on a real path
     ur = uw = None
+    up_idle_since = 0.0
     try:
         while True:
             line, headers = await read_head(cr)
@@ -226,6 +228,11 @@ async def serve(cr, cw, delay=0.0):
                 continue
             names = set(n for n, _ in headers)
             expect = header_value(headers, b"expect")
+            if uw is not None and (ur.at_eof() or loop.time() - up_idle_since > UPSTREAM_IDLE_S):
+                # s3rver (node) closes a connection idle for 5 s: a request sent on it would be lost, and
+                # the client would retry a call this proxy never counted
+                uw.close()
+                uw = None
             if uw is None:
                 ur, uw = await asyncio.open_connection(*UPSTREAM, limit=65537)
                 nodelay(uw)
@@ -251,6 +258,7 @@ async def serve(cr, cw, delay=0.0):
                 header_value(sheaders, b"transfer-encoding") is not None
             await relay_body(ur, cw, sheaders, no_body=no_body, to_eof=not has_len)
             await cw.drain()
+            up_idle_since = loop.time()
             bucket = target.partition(b"?")[0].lstrip(b"/").split(b"/", 1)[0].decode("utf-8", "replace")
             COUNTS.add(classify(method, target, names), status, bucket)
             if close_after or (not no_body and not has_len):
