@@ -38,6 +38,7 @@ import resource
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -1029,16 +1030,14 @@ class Bench:
 
     def delay_start(self, ms, scheme, up_s3, up_ddb):
         """The endpoints with ms added each way: (S3, DynamoDB)."""
-        if self.count_delays():   # the counting proxy's own delayed listener: no further hop
+        if self.count_delays():   # the counting proxies' own delayed listeners: no further hop
             p1 = self.delayed_ports["count proxy"][ms]
+            p2 = self.http_json(self.ddb_proxy, "/__proxy/listen?delay_ms=%g" % ms)["port"]
             how = "the counting proxies' delayed listeners"
         else:
             p1 = self.start_proxy("delay proxy S3", "delay_proxy.py", up_s3, ["--delay-ms", str(ms)])
-            how = "delay proxies"
-        if self.count_delays():   # the signature proxy's own delayed listener
-            p2 = self.http_json(self.ddb_proxy, "/__proxy/listen?delay_ms=%g" % ms)["port"]
-        else:
             p2 = self.start_proxy("delay proxy DynamoDB", "delay_proxy.py", up_ddb, ["--delay-ms", str(ms)])
+            how = "delay proxies"
         s3_ep, ddb_ep = "%s://127.0.0.1:%d" % (scheme, p1), "%s://127.0.0.1:%d" % (scheme, p2)
         log("latency mode (+%g ms each way): S3 %s, DynamoDB %s (%s)" % (ms, s3_ep, ddb_ep, how))
         return s3_ep, ddb_ep
@@ -1069,10 +1068,9 @@ class Bench:
         lines = ["### Latency ratios over %d pairs of drains (%s requests each, plain then latency)"
                  % (self.args.latency_repeat, "{:,}".format(n)), ""]
         for (store, ms), rs in sorted(ratios.items()):
-            ok = sorted(x for x in rs if x is not None)
-            med = ok[len(ok) // 2] if len(ok) % 2 else (ok[len(ok) // 2 - 1] + ok[len(ok) // 2]) / 2 if ok else None
-            self.summary[store]["latency_median"] = self.summary[store].get("latency_median", {})
-            self.summary[store]["latency_median"][ms] = (med, len(rs))
+            ok = [x for x in rs if x is not None]
+            med = statistics.median(ok) if ok else None
+            self.summary[store].setdefault("latency_median", {})[ms] = (med, len(rs))
             lines.append("- %s, +%g ms each way: ratios %s; median %s" % (
                 STORE_TITLE[store], ms, ", ".join(table.fmt(x, 2) for x in rs), table.fmt(med, 2)))
         text = "\n".join(lines)

@@ -168,6 +168,7 @@ class Config:
     rejections_lock = threading.Lock()
     host = "127.0.0.1"
     delayed = {}  # delay (s) -> port of its listener
+    delayed_lock = threading.Lock()
 
 
 def verify(method, path, headers, body):
@@ -260,9 +261,11 @@ class Handler(BaseHTTPRequestHandler):
         # a new connection costs a round trip (SYN, SYN-ACK) before its first request can leave
         self._first_at = time.monotonic() + 2 * self.delay
 
-    def _wait_delay(self, since):
+    def _wait_delay(self):
+        """Holds a request that was just read for the delay (a new connection's first, a round trip more)."""
         if self.delay:
-            time.sleep(max(0.0, max(since, self._first_at) + self.delay - time.monotonic()))
+            now = time.monotonic()
+            time.sleep(max(now, self._first_at) + self.delay - now)
 
     def log_message(self, fmt, *args):  # noqa: N802 (BaseHTTPRequestHandler API)
         if Config.verbose:
@@ -362,7 +365,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and self.path.startswith("/__proxy/") and self._control():
             return
         body = self._read_body()
-        self._wait_delay(time.monotonic())
+        self._wait_delay()
         target = self.headers.get("X-Amz-Target") or "(none)"
         try:
             verify(self.command, self.path, self.headers, body)
@@ -411,7 +414,7 @@ class Server(ThreadingHTTPServer):
 
 def listen_delayed(delay):
     """The port of a listener whose messages each take `delay` seconds more each way (started on first use)."""
-    with Config.rejections_lock:
+    with Config.delayed_lock:
         if delay not in Config.delayed:
             # hundreds of connections open at once as widgetd's limit doubles: a short accept queue would
             # drop SYNs, each then retried a second later
