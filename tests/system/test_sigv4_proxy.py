@@ -8,6 +8,8 @@ to catch a wrong DynamoDB signature. This test checks that safety net itself:
   - a correctly signed request whose body was changed afterwards   -> 400 InvalidSignatureException
   - a request without Authorization                                -> 400 MissingAuthenticationToken
   - each refusal adds a line to the proxy's rejection log
+  - two calls on one kept-alive connection are both answered; a malformed request is answered 400 and the
+    proxy goes on answering
   - a delayed listener (GET /__proxy/listen?delay_ms=100, scripts/bench's latency mode): a call on a new
     connection takes at least the two round trips it adds (handshake, then the call), is counted, and a
     bad signature is refused there too
@@ -25,6 +27,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -165,6 +168,32 @@ def run_checks(env, c):
             status == 400 and isinstance(data, dict)
             and data.get("__type", "").endswith("#MissingAuthenticationTokenException"),
             f"{status} {data!r}")
+
+    # keep-alive: two signed calls on one connection, both answered (the proxy reads one message at a time)
+    u = urllib.parse.urlsplit(proxy)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        statuses = []
+        for _ in range(2):
+            req = AWSRequest(method="POST", url=proxy.rstrip("/") + "/", data=b"{}",
+                             headers={"Content-Type": "application/x-amz-json-1.0",
+                                      "X-Amz-Target": "DynamoDB_20120810.ListTables"})
+            SigV4Auth(Credentials("S3RVER", "S3RVER"), "dynamodb", "us-east-1").add_auth(req)
+            conn.request("POST", "/", body=b"{}", headers=dict(req.headers.items()))
+            resp = conn.getresponse()
+            resp.read()
+            statuses.append(resp.status)
+        c.check("two calls on one kept-alive connection -> 200, 200", statuses == [200, 200], statuses)
+    finally:
+        conn.close()
+
+    # a malformed message is answered 400 and does not stop the proxy
+    with socket.create_connection((u.hostname, u.port), timeout=30) as s:
+        s.sendall(b"NOT A REQUEST\r\nbad header line\r\n\r\n")
+        answer = s.recv(4096)
+    c.check("a malformed request -> 400", answer.startswith(b"HTTP/1.1 400 "), answer[:80])
+    status, data = signed_raw(proxy, b"{}")
+    c.check("... and the next call is still answered 200", status == 200, f"{status} {data!r}")
 
     def control(path):
         u = urllib.parse.urlsplit(proxy)
