@@ -169,6 +169,7 @@ class Config:
     max_skew = 900
     verbose = False
     counters = None
+    counters_path = None
     rejections_path = None
     host = "127.0.0.1"
     delayed = {}  # delay (s) -> the task that starts (and then holds) its listener
