@@ -31,6 +31,13 @@ if [[ $out != "$want" ]]; then
   exit 1
 fi
 echo "ok   - a failing log: each failure once, with its detail lines, under its test's name"
+{ echo "1/1 Testing: test_x"; for i in $(seq 1 30); do printf 'FAIL - check %d\n  detail\n' "$i"; done; } > "$dir/log"
+out=$(bash "$src/scripts/failed-checks" "$dir/log") || { printf 'FAIL - a long log: exit %d\n' $?; exit 1; }
+if [[ $(grep -c '^test_x: ' <<<"$out") != 40 || $(tail -n 1 <<<"$out") != "failed-checks: (more in the log)" ]]; then
+  printf 'FAIL - a long log: want 40 lines and a last line saying there is more, got:\n%s\n' "$out"
+  exit 1
+fi
+echo "ok   - a long log: 40 lines, then a line saying there is more, exit 0"
 printf '1/1 Testing: test_x\nok   - a\n' > "$dir/log"
 if out=$(bash "$src/scripts/failed-checks" "$dir/log"); then
   printf 'FAIL - a passing log: exit 0 (want 1)\n%s\n' "$out"
